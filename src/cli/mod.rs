@@ -1,0 +1,1 @@
+//! The command-line interface (clap): parse, build the context, dispatch to `ops`.

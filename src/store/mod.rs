@@ -1,0 +1,132 @@
+//! Storage ports: the three things the console persists (the certificate roster, the key
+//! vault and the truststore object) plus the audit log. Adapters: `local` (embedded SQLite),
+//! `aws` (DynamoDB, SSM / Secrets Manager, S3) and `faulty` (fault injection for tests).
+//!
+//! Every write that can race another operator is conditional, mirroring DynamoDB: a lost
+//! race comes back as [`StoreError::Conflict`], never as a silent overwrite.
+
+pub mod aws;
+pub mod local;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+use zeroize::Zeroizing;
+
+use crate::model::{AuditRecord, CertRecord, VaultItem};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A conditional write lost: somebody else changed the item first.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// The caller lacks a permission. The message names the refused action (e.g. `ssm:PutParameter`).
+    #[error("access denied: {0}")]
+    AccessDenied(String),
+    /// Throttled and out of retries.
+    #[error("throttled: {0}")]
+    Throttled(String),
+    /// The value is not storable as asked (e.g. larger than the SSM tier allows).
+    #[error("{0}")]
+    Invalid(String),
+    /// The backend is unreachable or misconfigured, or the stored data is unreadable.
+    #[error("{0}")]
+    Backend(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// The condition a roster update is made under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Expect {
+    /// The item's `version` must still be this (items without one count as 0).
+    pub version: u64,
+    /// The item's `status` must still be `active`.
+    pub active: bool,
+}
+
+/// One write of a roster transaction.
+#[derive(Debug, Clone)]
+pub enum RosterWrite {
+    /// Create an item; fails if the serial exists (`attribute_not_exists(serialNumber)`).
+    Put(CertRecord),
+    /// Replace an existing item under a condition; the stored version becomes `expect.version + 1`
+    /// (the record's own `version` field is ignored).
+    Update(CertRecord, Expect),
+}
+
+/// The certificate roster: the DynamoDB table of the contract.
+#[async_trait]
+pub trait Roster: Send + Sync {
+    /// Items of every certificate, without `cert_pem` unless `with_pem` (listing projection).
+    async fn list(&self, with_pem: bool) -> StoreResult<Vec<CertRecord>>;
+    /// One item with everything, by decimal serial.
+    async fn get(&self, serial: &str) -> StoreResult<Option<CertRecord>>;
+    /// Every item of one client (all its certs, any status), with PEMs.
+    async fn by_client(&self, client_id: &str) -> StoreResult<Vec<CertRecord>>;
+    /// All writes succeed together or none does (DynamoDB TransactWriteItems).
+    /// A failed condition is [`StoreError::Conflict`] naming the serial.
+    async fn transact(&self, writes: Vec<RosterWrite>) -> StoreResult<()>;
+}
+
+/// The key vault: CA and client keys (secret) and certificates (plain).
+#[async_trait]
+pub trait Vault: Send + Sync {
+    /// The stored value, or None when absent.
+    async fn get(&self, item: &VaultItem) -> StoreResult<Option<Zeroizing<String>>>;
+    /// Stores a value. With `overwrite` false, fails with Conflict if it exists.
+    async fn put(&self, item: &VaultItem, value: &str, overwrite: bool) -> StoreResult<()>;
+    /// The name this item has in the backend (for messages and doctor).
+    fn name_of(&self, item: &VaultItem) -> String;
+}
+
+/// One version of the truststore object.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct TruststoreVersion {
+    pub version_id: String,
+    pub etag: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub last_modified: OffsetDateTime,
+    pub size: u64,
+    pub is_latest: bool,
+}
+
+/// The versioned truststore object (S3 `truststore.pem`).
+#[async_trait]
+pub trait TruststoreStore: Send + Sync {
+    /// The newest version and its content, or None when never published.
+    async fn current(&self) -> StoreResult<Option<(String, TruststoreVersion)>>;
+    /// Writes a new version. `if_match` is the ETag of the version the caller diffed against;
+    /// None means the object must not exist yet (`If-None-Match: *`). Conflict when it moved.
+    async fn put(&self, pem: &str, if_match: Option<&str>) -> StoreResult<TruststoreVersion>;
+    /// Every version, newest first.
+    async fn history(&self) -> StoreResult<Vec<TruststoreVersion>>;
+    /// Content of one version.
+    async fn get_version(&self, version_id: &str) -> StoreResult<String>;
+    /// `s3://bucket/key` or the local equivalent, for messages.
+    fn location(&self) -> String;
+}
+
+/// The append-only audit log.
+#[async_trait]
+pub trait AuditLog: Send + Sync {
+    async fn append(&self, record: &AuditRecord) -> StoreResult<()>;
+    /// Newest first, at most `limit`.
+    async fn recent(&self, limit: usize) -> StoreResult<Vec<AuditRecord>>;
+}
+
+/// Everything an environment's operations need, behind the ports.
+#[derive(Clone)]
+pub struct Backend {
+    pub roster: Arc<dyn Roster>,
+    pub vault: Arc<dyn Vault>,
+    pub truststore: Arc<dyn TruststoreStore>,
+    pub audit: Arc<dyn AuditLog>,
+    /// Who is operating (OS user locally, STS caller ARN on AWS).
+    pub operator: String,
+    /// One line for headers: `local (/path)` or `aws 123456789012 eu-west-2`.
+    pub description: String,
+}

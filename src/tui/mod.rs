@@ -1,0 +1,1 @@
+//! The interactive console (ratatui): state + update (pure), draw (reads state), event plumbing.

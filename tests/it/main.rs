@@ -1,0 +1,9 @@
+//! Black-box tests in one binary (the AWS SDK is heavy to link): CLI, embedded backend,
+//! AWS backend on moto, TUI, certificates checked with openssl and a real TLS handshake.
+
+mod aws;
+mod cli;
+mod common;
+mod local_store;
+mod pki_openssl;
+mod tui;

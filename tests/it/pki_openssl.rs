@@ -1,0 +1,1 @@
+//! pki_openssl tests.
