@@ -4,7 +4,7 @@ use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, DnValue,
     ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose, PublicKeyData, SerialNumber,
 };
-use time::{Duration, OffsetDateTime};
+use time::{Duration, OffsetDateTime, UtcOffset};
 use zeroize::Zeroizing;
 
 use super::csr;
@@ -35,6 +35,17 @@ fn random_serial() -> PkiResult<SerialNumber> {
         .map_err(|_| PkiError::Crypto("the system random generator failed".to_string()))?;
     bytes[0] = (bytes[0] & 0x7f) | 0x40;
     Ok(SerialNumber::from_slice(&bytes))
+}
+
+/// `now` in UTC, refused when it cannot be written as a certificate time.
+fn check_now(now: OffsetDateTime) -> PkiResult<OffsetDateTime> {
+    let now = now.to_offset(UtcOffset::UTC);
+    if !(1950..=9999).contains(&now.year()) {
+        return Err(PkiError::Refused(format!(
+            "the issuing time {now} is outside 1950..9999; check the system clock"
+        )));
+    }
+    Ok(now)
 }
 
 fn not_after(
@@ -142,6 +153,7 @@ fn signing_failed(e: rcgen::Error) -> PkiError {
 }
 
 pub(crate) fn create_root(params: &CaParams, now: OffsetDateTime) -> PkiResult<CaMaterial> {
+    let now = check_now(now)?;
     let end = not_after(now, params.validity_days, None)?;
     let cert_params = ca_params(&params.subject, now, end, BasicConstraints::Unconstrained)?;
     let key = keys::generate(params.key_algorithm)?;
@@ -274,6 +286,7 @@ pub(crate) fn create_intermediate(
     params: &CaParams,
     now: OffsetDateTime,
 ) -> PkiResult<CaMaterial> {
+    let now = check_now(now)?;
     let root = load_ca(root, "root CA", now)?;
     if root.path_len == Some(0) {
         return Err(PkiError::UnusableCa(format!(
@@ -358,6 +371,7 @@ pub(crate) fn issue_client(
     now: OffsetDateTime,
 ) -> PkiResult<IssuedCert> {
     check_cn(&req.cn)?;
+    let now = check_now(now)?;
     let ca = load_ca(issuer, "issuing CA", now)?;
     let end = not_after(now, req.validity_days, Some(ca.not_after))?;
 

@@ -286,7 +286,9 @@ pub fn key_matches_cert(key_pem: &str, cert_pem: &str) -> PkiResult<bool> {
 
 /// Verifies `leaf` (DER) up through `issuers` (DER, any order) to one of `anchors` (DER):
 /// signatures, validity at `now`, CA flags and keyCertSign on issuers, pathLen limits,
-/// clientAuth EKU when the leaf has an EKU. Each failing link gets its reasons.
+/// clientAuth EKU when the leaf has an EKU. Each failing link gets its reasons. API
+/// Gateway's rules are applied too: keys and signatures weaker than RSA-2048 / P-256 /
+/// SHA-256 and chains longer than 4 certificates are reported as problems.
 pub fn verify_chain(
     leaf: &[u8],
     issuers: &[Vec<u8>],

@@ -214,6 +214,12 @@ fn bad_ca_params_are_refused() {
         let err = create_root(&params, now()).unwrap_err();
         assert!(matches!(err, PkiError::Refused(_)), "{params:?}: {err:?}");
     }
+    let ancient = create_root(
+        &ca_params("x", KeyAlgorithm::EcdsaP256, 10),
+        datetime!(1900-01-01 0:00 UTC),
+    )
+    .unwrap_err();
+    assert!(matches!(ancient, PkiError::Refused(_)), "{ancient:?}");
 }
 
 // ---------------------------------------------------------------- clients
