@@ -1,7 +1,25 @@
 //! Pure X.509: CA creation, client issuance (server keygen, CSR, re-signing a known public
 //! key), inspection, chain checks and truststore bundles. No I/O, no async.
 //!
-//! The public API below is what `ops` relies on; internals may be split into submodules.
+//! The public API below is what `ops` relies on; internals are split into submodules:
+//! `pemtext` (PEM scanning), `keys` (key generation, loading, strength), `names` (DN text
+//! and OID names), `issue` (CAs and client certificates), `csr`, `inspect`, `chain`,
+//! `bundle` and `p12`.
+//!
+//! Distinguished names are rendered as RFC 4514 escaped `type=value` pairs joined by `,`
+//! in the order the certificate encodes them (most significant first, as written in the
+//! DER, e.g. `C=DE,O=Example,CN=acme`), which is the reverse of RFC 4514's own order but
+//! stable and matching what operators see in the certificate.
+
+mod bundle;
+mod chain;
+mod csr;
+mod inspect;
+mod issue;
+mod keys;
+mod names;
+mod p12;
+mod pemtext;
 
 use serde::Serialize;
 use time::OffsetDateTime;
@@ -155,7 +173,7 @@ impl std::fmt::Debug for IssuedCert {
 /// What an operator needs to know about one certificate.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CertInfo {
-    /// RFC 4514 text, e.g. `CN=acme,O=Example`.
+    /// RFC 4514-escaped text in certificate order, e.g. `C=DE,O=Example,CN=acme`.
     pub subject: String,
     pub issuer: String,
     /// The subject CN (last CN attribute), if any.
@@ -224,24 +242,24 @@ pub struct BundleProblem {
 /// Every certificate in a PEM text, as DER, in order. Malformed when a block is broken,
 /// when there is no certificate at all, or when the text holds a private key
 /// (`allow_keys` false).
-pub fn parse_pem_certs(_text: &str, _allow_keys: bool) -> PkiResult<Vec<Vec<u8>>> {
-    todo!()
+pub fn parse_pem_certs(text: &str, allow_keys: bool) -> PkiResult<Vec<Vec<u8>>> {
+    pemtext::parse_certs(text, allow_keys)
 }
 
 /// Creates a self-signed root CA (basicConstraints CA:TRUE critical, keyUsage
 /// keyCertSign+cRLSign critical, SKI), valid from `now` for `validity_days`.
-pub fn create_root(_params: &CaParams, _now: OffsetDateTime) -> PkiResult<CaMaterial> {
-    todo!()
+pub fn create_root(params: &CaParams, now: OffsetDateTime) -> PkiResult<CaMaterial> {
+    issue::create_root(params, now)
 }
 
 /// Creates an intermediate signed by `root`: pathLen 0, same extensions plus AKI.
 /// Never outlives the root (notAfter clamped to the root's).
 pub fn create_intermediate(
-    _root: &CaMaterial,
-    _params: &CaParams,
-    _now: OffsetDateTime,
+    root: &CaMaterial,
+    params: &CaParams,
+    now: OffsetDateTime,
 ) -> PkiResult<CaMaterial> {
-    todo!()
+    issue::create_intermediate(root, params, now)
 }
 
 /// Issues a client certificate signed by `issuer`: random positive 128-bit serial,
@@ -249,60 +267,68 @@ pub fn create_intermediate(
 /// SKI/AKI, subject CN = `req.cn`. notAfter is clamped to the issuer's notAfter.
 /// Refuses an expired issuer, an issuer that is not a CA, and a key that does not match it.
 pub fn issue_client(
-    _issuer: &CaMaterial,
-    _req: &ClientRequest,
-    _now: OffsetDateTime,
+    issuer: &CaMaterial,
+    req: &ClientRequest,
+    now: OffsetDateTime,
 ) -> PkiResult<IssuedCert> {
-    todo!()
+    issue::issue_client(issuer, req, now)
 }
 
 /// Inspects one certificate given as PEM or DER.
-pub fn inspect(_pem_or_der: &[u8]) -> PkiResult<CertInfo> {
-    todo!()
+pub fn inspect(pem_or_der: &[u8]) -> PkiResult<CertInfo> {
+    inspect::inspect(pem_or_der)
 }
 
 /// True when the PKCS#8 PEM private key belongs to the certificate.
-pub fn key_matches_cert(_key_pem: &str, _cert_pem: &str) -> PkiResult<bool> {
-    todo!()
+pub fn key_matches_cert(key_pem: &str, cert_pem: &str) -> PkiResult<bool> {
+    keys::key_matches_cert(key_pem, cert_pem)
 }
 
 /// Verifies `leaf` (DER) up through `issuers` (DER, any order) to one of `anchors` (DER):
 /// signatures, validity at `now`, CA flags and keyCertSign on issuers, pathLen limits,
-/// clientAuth EKU when the leaf has an EKU. Each failing link gets its reasons.
+/// clientAuth EKU when the leaf has an EKU. Each failing link gets its reasons. API
+/// Gateway's rules are applied too: keys and signatures weaker than RSA-2048 / P-256 /
+/// SHA-256 and chains longer than 4 certificates are reported as problems.
 pub fn verify_chain(
-    _leaf: &[u8],
-    _issuers: &[Vec<u8>],
-    _anchors: &[Vec<u8>],
-    _now: OffsetDateTime,
+    leaf: &[u8],
+    issuers: &[Vec<u8>],
+    anchors: &[Vec<u8>],
+    now: OffsetDateTime,
 ) -> ChainReport {
-    todo!()
+    chain::verify_chain(leaf, issuers, anchors, now)
 }
 
 /// Assembles a truststore bundle: `ca_chain` (DER, intermediates first, then the root),
 /// then `pinned` extra CAs (DER), duplicates dropped, as concatenated PEM blocks.
-pub fn build_bundle(_ca_chain: &[Vec<u8>], _pinned: &[Vec<u8>]) -> String {
-    todo!()
+pub fn build_bundle(ca_chain: &[Vec<u8>], pinned: &[Vec<u8>]) -> String {
+    bundle::build(ca_chain, pinned)
 }
 
 /// Checks a bundle against API Gateway's rules: only CA certificates, no private keys,
 /// SHA-256 or stronger signatures, RSA >= 2048 or ECDSA P-256/P-384, chains at most 4
 /// long, not expired at `now`, no duplicates. Warns (not fatal) for CAs expiring within
 /// 90 days.
-pub fn validate_bundle(_pem: &str, _now: OffsetDateTime) -> Vec<BundleProblem> {
-    todo!()
+pub fn validate_bundle(pem: &str, now: OffsetDateTime) -> Vec<BundleProblem> {
+    bundle::validate(pem, now)
 }
 
 /// A PKCS#12 file holding the client cert, its key and the chain, protected by `passphrase`.
 pub fn pkcs12(
-    _cert_pem: &str,
-    _key_pem: &str,
-    _chain_pem: &[String],
-    _passphrase: &str,
+    cert_pem: &str,
+    key_pem: &str,
+    chain_pem: &[String],
+    passphrase: &str,
 ) -> PkiResult<Vec<u8>> {
-    todo!()
+    p12::build(cert_pem, key_pem, chain_pem, passphrase)
 }
 
-/// Converts DER to one PEM block of the given label (`CERTIFICATE`).
+/// Converts DER to one PEM block of the given label (`CERTIFICATE`), with `\n` line ends.
 pub fn to_pem(label: &str, der: &[u8]) -> String {
-    pem::encode(&pem::Pem::new(label, der.to_vec()))
+    pem::encode_config(
+        &pem::Pem::new(label, der.to_vec()),
+        pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF),
+    )
 }
+
+#[cfg(test)]
+mod tests;
