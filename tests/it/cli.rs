@@ -243,7 +243,7 @@ fn bad_client_ids_are_refused_and_change_nothing() {
         (long.as_str(), "characters long"),
         ("tab\there", "control"),
     ] {
-        let out = home.run(&["issue", id]);
+        let out = home.run(&["issue", "--", id]);
         assert_eq!(code(&out), 3, "{id:?}: {}", stderr(&out));
         assert!(stderr(&out).contains(words), "{id:?}: {}", stderr(&out));
     }

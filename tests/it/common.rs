@@ -4,8 +4,6 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use mtls_console::config::EnvConfig;
-use mtls_console::ops::Ctx;
 
 /// The binary under test.
 pub fn bin() -> PathBuf {
@@ -74,20 +72,6 @@ impl Home {
         let out = self.ok(&all);
         serde_json::from_str(&out).unwrap_or_else(|e| panic!("bad JSON ({e}):\n{out}"))
     }
-
-    /// An embedded-backend context on this home's data dir, for tests that use the library.
-    pub fn local_env(&self, name: &str) -> EnvConfig {
-        EnvConfig {
-            name: name.to_string(),
-            data_dir: Some(self.data_dir().join("mtls-console")),
-            ..EnvConfig::default()
-        }
-    }
-}
-
-/// Opens the embedded backend of this home's environment through the library.
-pub async fn open(env: EnvConfig) -> Ctx {
-    Ctx::open(env).await.expect("open local environment")
 }
 
 /// Exit code of a finished command.
