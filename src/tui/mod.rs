@@ -5,7 +5,6 @@
 //! -> `update` -> [`draw::draw`].
 
 pub mod action;
-mod ctx_shim;
 pub mod draw;
 pub mod keymap;
 pub mod roster;
