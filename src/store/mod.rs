@@ -6,6 +6,7 @@
 //! race comes back as [`StoreError::Conflict`], never as a silent overwrite.
 
 pub mod aws;
+pub mod item;
 pub mod local;
 
 use std::sync::Arc;

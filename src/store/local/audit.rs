@@ -1,0 +1,111 @@
+//! The audit log: an append-only table (the schema's triggers refuse UPDATE and DELETE).
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use rusqlite::types::Type;
+use rusqlite::{OptionalExtension, TransactionBehavior, params};
+use time::format_description::well_known::Rfc3339;
+
+use super::Db;
+use crate::model::{AuditOutcome, AuditRecord};
+use crate::store::{AuditLog, StoreError, StoreResult};
+use crate::timefmt;
+
+pub(super) struct LocalAudit {
+    db: Arc<Db>,
+}
+
+impl LocalAudit {
+    pub(super) fn new(db: Arc<Db>) -> Self {
+        LocalAudit { db }
+    }
+}
+
+fn bad_column(index: usize, what: String) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(index, Type::Text, what.into())
+}
+
+#[async_trait]
+impl AuditLog for LocalAudit {
+    async fn append(&self, record: &AuditRecord) -> StoreResult<()> {
+        let record = record.clone();
+        let at = record.at.format(&Rfc3339).map_err(|e| {
+            StoreError::Invalid(format!(
+                "audit record {} has an unwritable time: {e}",
+                record.id
+            ))
+        })?;
+        let at_nanos = i64::try_from(record.at.unix_timestamp_nanos()).map_err(|_| {
+            StoreError::Invalid(format!(
+                "audit record {} has a time out of range",
+                record.id
+            ))
+        })?;
+        self.db
+            .run(move |conn| {
+                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                let exists = tx
+                    .prepare_cached("SELECT 1 FROM audit WHERE id = ?1")?
+                    .query_row([&record.id], |_| Ok(()))
+                    .optional()?
+                    .is_some();
+                if exists {
+                    return Err(StoreError::Conflict(format!(
+                        "audit record {} exists already; the log is append-only",
+                        record.id
+                    ))
+                    .into());
+                }
+                tx.prepare_cached(
+                    "INSERT INTO audit (id, at, atNanos, operator, action, target, outcome, detail)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                )?
+                .execute(params![
+                    record.id,
+                    at,
+                    at_nanos,
+                    record.operator,
+                    record.action,
+                    record.target,
+                    record.outcome.as_str(),
+                    record.detail,
+                ])?;
+                tx.commit()?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn recent(&self, limit: usize) -> StoreResult<Vec<AuditRecord>> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.db
+            .run(move |conn| {
+                let mut stmt = conn.prepare_cached(
+                    "SELECT id, at, operator, action, target, outcome, detail FROM audit
+                     ORDER BY atNanos DESC, seq DESC LIMIT ?1",
+                )?;
+                let records = stmt
+                    .query_map([limit], |r| {
+                        let at: String = r.get(1)?;
+                        let outcome: String = r.get(5)?;
+                        Ok(AuditRecord {
+                            id: r.get(0)?,
+                            at: timefmt::parse(&at).ok_or_else(|| {
+                                bad_column(1, format!("'{at}' is not an RFC 3339 time"))
+                            })?,
+                            operator: r.get(2)?,
+                            action: r.get(3)?,
+                            target: r.get(4)?,
+                            outcome: AuditOutcome::parse(&outcome).ok_or_else(|| {
+                                bad_column(5, format!("'{outcome}' is not an audit outcome"))
+                            })?,
+                            detail: r.get(6)?,
+                        })
+                    })?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                Ok(records)
+            })
+            .await
+    }
+}
