@@ -163,6 +163,19 @@ fn short(s: &str, n: usize) -> String {
     }
 }
 
+/// Rows `lines` take when wrapped into a bordered box `width` wide.
+fn wrapped_rows(lines: &[Line], width: u16) -> u16 {
+    let inner = usize::from(width.saturating_sub(2)).max(1);
+    let rows: usize = lines.iter().map(|l| l.width().div_ceil(inner).max(1)).sum();
+    u16::try_from(rows).unwrap_or(u16::MAX)
+}
+
+/// A bordered dialog of at most `w` columns, as tall as its wrapped lines, centred.
+fn dialog_area(frame: &Frame, lines: &[Line], w: u16) -> Rect {
+    let w = w.min(frame.area().width.saturating_sub(2));
+    popup(frame.area(), w, wrapped_rows(lines, w).saturating_add(2))
+}
+
 /// A rectangle of at most `w` x `h` centred in `area`.
 fn popup(area: Rect, w: u16, h: u16) -> Rect {
     let w = w.min(area.width.saturating_sub(2));
@@ -194,7 +207,7 @@ fn input<'a>(value: &str, focused: bool, t: Theme) -> Span<'a> {
 }
 
 fn hint_line(app: &App, t: Theme) -> Line<'static> {
-    let mut spans = Vec::new();
+    let mut spans = vec![Span::raw(" ")];
     for b in bindings(app, true).iter().filter(|b| !b.hint.is_empty()) {
         spans.push(Span::styled(b.label.to_string(), t.key()));
         spans.push(Span::raw(format!(" {}  ", b.hint)));
@@ -202,13 +215,24 @@ fn hint_line(app: &App, t: Theme) -> Line<'static> {
     Line::from(spans)
 }
 
-/// The caption of a validity: `2030-01-01 (1826d)`, styled by urgency.
-fn until(t: Theme, not_after: OffsetDateTime, now: OffsetDateTime, warn_within: i64) -> Span<'static> {
+/// The caption of a validity, `until 2030-01-01 (1826d)`, styled by urgency. Compact form:
+/// the date, with the days only when within `warn_within`.
+fn until(
+    t: Theme,
+    not_after: OffsetDateTime,
+    now: OffsetDateTime,
+    warn_within: i64,
+    compact: bool,
+) -> Span<'static> {
     let days = (not_after - now).whole_days();
     let text = if not_after < now {
         format!("EXPIRED {}", date(not_after))
-    } else {
+    } else if !compact {
         format!("until {} ({days}d)", date(not_after))
+    } else if days <= warn_within {
+        format!("{} ({days}d)", date(not_after))
+    } else {
+        date(not_after)
     };
     Span::styled(text, t.days(days, warn_within))
 }
@@ -239,6 +263,7 @@ fn draw_header(frame: &mut Frame, app: &App, t: Theme, area: Rect) {
         );
     }
 
+    let compact = area.width < 110;
     let mut spans = vec![Span::raw(" CA ")];
     match &app.header.ca {
         Load::Idle | Load::Loading => spans.push(Span::styled("checking…", t.dim())),
@@ -246,11 +271,11 @@ fn draw_header(frame: &mut Frame, app: &App, t: Theme, area: Rect) {
         Load::Ready(None) => spans.push(Span::styled("none yet", t.warn())),
         Load::Ready(Some(ca)) => {
             spans.push(Span::raw("root "));
-            spans.push(until(t, ca.root.not_after, app.now, 90));
+            spans.push(until(t, ca.root.not_after, app.now, 90, compact));
             match &ca.intermediate {
                 Some(i) => {
-                    spans.push(Span::raw(" · intermediate "));
-                    spans.push(until(t, i.not_after, app.now, 90));
+                    spans.push(Span::raw(if compact { " · int. " } else { " · intermediate " }));
+                    spans.push(until(t, i.not_after, app.now, 90, compact));
                 }
                 None => spans.push(Span::raw(" (root-only)")),
             }
@@ -263,12 +288,13 @@ fn draw_header(frame: &mut Frame, app: &App, t: Theme, area: Rect) {
         Load::Ready(None) => spans.push(Span::styled("not published", t.warn())),
         Load::Ready(Some(b)) => {
             if let Some(v) = &b.version {
-                spans.push(Span::raw(format!("{} ", short(&v.version_id, 10))));
+                let n = if compact { 7 } else { 10 };
+                spans.push(Span::raw(format!("{} ", short(&v.version_id, n))));
             }
             match app.header.truststore_matches() {
                 Some(m) if m.matches() => spans.push(Span::styled("matches CA", t.ok())),
                 Some(m) => spans.push(Span::styled(
-                    format!("differs from CA ({} missing, {} extra)", m.missing, m.extra),
+                    format!("differs from CA (+{} -{}; t shows)", m.missing, m.extra),
                     t.danger(),
                 )),
                 None => spans.push(Span::styled("published", t.dim())),
@@ -1054,36 +1080,31 @@ fn draw_status(frame: &mut Frame, app: &App, t: Theme, area: Rect) {
 }
 
 fn draw_footer(frame: &mut Frame, app: &App, t: Theme, area: Rect) {
-    let all = bindings(app, false);
-    let usable = |b: &&Binding| !b.hint.is_empty() && !(app.read_only && b.mutating);
-    let help: Vec<&Binding> = all
+    use super::action::Action;
+    let shown: Vec<&Binding> = bindings(app, false)
         .iter()
-        .filter(usable)
-        .filter(|b| matches!(b.action, super::action::Action::ToggleHelp))
+        .filter(|b| !b.hint.is_empty() && !(app.read_only && b.mutating))
         .collect();
+    // Help and quit always fit; the other hints fill the room left, in order.
+    let pinned = |b: &Binding| matches!(b.action, Action::ToggleHelp | Action::Quit);
+    let width = |b: &Binding| b.label.chars().count() + b.hint.chars().count() + 3;
+    let mut room = usize::from(area.width)
+        .saturating_sub(1)
+        .saturating_sub(shown.iter().filter(|b| pinned(b)).map(|b| width(b)).sum());
     let mut spans = vec![Span::raw(" ")];
-    let mut width = 1usize;
-    let help_width: usize = help
-        .iter()
-        .map(|b| b.label.chars().count() + b.hint.chars().count() + 3)
-        .sum();
-    let room = usize::from(area.width).saturating_sub(help_width);
-    for b in all
-        .iter()
-        .filter(usable)
-        .filter(|b| !matches!(b.action, super::action::Action::ToggleHelp))
-    {
-        let w = b.label.chars().count() + b.hint.chars().count() + 3;
-        if width + w > room {
+    let mut push = |b: &Binding| {
+        spans.push(Span::styled(b.label, t.key()));
+        spans.push(Span::raw(format!(" {}  ", b.hint)));
+    };
+    for b in shown.iter().filter(|b| !pinned(b)) {
+        if width(b) > room {
             break;
         }
-        width += w;
-        spans.push(Span::styled(b.label, t.key()));
-        spans.push(Span::raw(format!(" {}  ", b.hint)));
+        room -= width(b);
+        push(b);
     }
-    for b in help {
-        spans.push(Span::styled(b.label, t.key()));
-        spans.push(Span::raw(format!(" {}  ", b.hint)));
+    for b in shown.iter().filter(|b| pinned(b)) {
+        push(b);
     }
     frame.render_widget(Paragraph::new(Line::from(spans)).style(t.dim()), area);
 }
@@ -1199,7 +1220,7 @@ fn draw_issue(frame: &mut Frame, app: &App, t: Theme, f: &IssueForm) {
             lines.push(Line::raw(""));
             let first_error = f.fields().iter().find_map(|x| err(*x));
             match first_error {
-                Some(e) if !(f.name.is_empty() && e.contains("empty")) => {
+                Some(e) if !f.name.is_empty() => {
                     lines.push(Line::styled(format!("  {e}"), t.danger()))
                 }
                 _ => lines.push(Line::raw("")),
@@ -1244,10 +1265,12 @@ fn draw_issue(frame: &mut Frame, app: &App, t: Theme, f: &IssueForm) {
         }
     }
     lines.push(hint_line(app, t));
-    let area = popup(frame.area(), 78, lines.len() as u16 + 2);
+    let area = dialog_area(frame, &lines, 78);
     frame.render_widget(Clear, area);
     frame.render_widget(
-        Paragraph::new(lines).block(dialog_block(title.into(), t)),
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .block(dialog_block(title.into(), t)),
         area,
     );
 }
@@ -1297,10 +1320,12 @@ fn draw_revoke(frame: &mut Frame, app: &App, t: Theme, r: &RevokeDialog) {
         lines.push(Line::styled("  revoking… (c cancels)", t.dim()));
     }
     lines.push(hint_line(app, t));
-    let area = popup(frame.area(), 86, lines.len() as u16 + 2);
+    let area = dialog_area(frame, &lines, 86);
     frame.render_widget(Clear, area);
     frame.render_widget(
-        Paragraph::new(lines).block(dialog_block(format!("Revoke {}", r.client_id), t).border_style(t.danger())),
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .block(dialog_block(format!("Revoke {}", r.client_id), t).border_style(t.danger())),
         area,
     );
 }
@@ -1311,7 +1336,7 @@ fn draw_reissue(frame: &mut Frame, app: &App, t: Theme, r: &ReissueDialog) {
         "the old cert is revoked (superseded) at once".to_string()
     } else {
         format!(
-            "the old cert stays valid until {}, then the authorizer refuses it",
+            "the old cert stays valid until {}",
             crate::timefmt::format(app.now + time::Duration::hours(i64::from(hours)))
         )
     };
@@ -1369,7 +1394,7 @@ fn draw_reissue(frame: &mut Frame, app: &App, t: Theme, r: &ReissueDialog) {
     }
     lines.push(Line::raw(""));
     lines.push(hint_line(app, t));
-    let area = popup(frame.area(), 86, lines.len() as u16 + 2);
+    let area = dialog_area(frame, &lines, 86);
     frame.render_widget(Clear, area);
     frame.render_widget(
         Paragraph::new(lines)
@@ -1411,7 +1436,7 @@ fn draw_export(frame: &mut Frame, t: Theme, x: &ExportDialog) {
             Span::raw(" skip"),
         ]));
     }
-    let area = popup(frame.area(), 84, lines.len() as u16 + 2);
+    let area = dialog_area(frame, &lines, 84);
     frame.render_widget(Clear, area);
     frame.render_widget(
         Paragraph::new(lines)
@@ -1469,7 +1494,7 @@ fn draw_confirm(frame: &mut Frame, app: &App, t: Theme, c: &Confirm) {
         .collect();
     lines.push(Line::raw(""));
     lines.push(hint_line(app, t));
-    let area = popup(frame.area(), 80, lines.len() as u16 + 4);
+    let area = dialog_area(frame, &lines, 80);
     frame.render_widget(Clear, area);
     frame.render_widget(
         Paragraph::new(lines)
@@ -1492,7 +1517,7 @@ fn draw_env_picker(frame: &mut Frame, app: &App, t: Theme, p: &EnvPicker) {
         .collect();
     lines.push(Line::raw(""));
     lines.push(hint_line(app, t));
-    let area = popup(frame.area(), 50, lines.len() as u16 + 2);
+    let area = dialog_area(frame, &lines, 50);
     frame.render_widget(Clear, area);
     frame.render_widget(
         Paragraph::new(lines).block(dialog_block("Switch environment".into(), t)),
@@ -1531,7 +1556,7 @@ fn draw_help(frame: &mut Frame, app: &App, t: Theme) {
         })
         .collect();
     lines.push(Line::styled(" Ctrl-C  quit at once", t.dim()));
-    let area = popup(frame.area(), 72, lines.len() as u16 + 2);
+    let area = dialog_area(frame, &lines, 72);
     frame.render_widget(Clear, area);
     frame.render_widget(
         Paragraph::new(lines).block(dialog_block(format!("Keys — {context} (Esc closes)"), t)),
@@ -1540,21 +1565,13 @@ fn draw_help(frame: &mut Frame, app: &App, t: Theme) {
 }
 
 fn draw_error(frame: &mut Frame, t: Theme, e: &str) {
-    let area = frame.area();
-    let width = 76.min(area.width.saturating_sub(2));
-    let inner = usize::from(width.saturating_sub(2)).max(1);
-    let rows = e
-        .lines()
-        .map(|l| l.chars().count().div_ceil(inner).max(1))
-        .sum::<usize>()
-        + 2;
-    let area = popup(area, width, rows as u16 + 2);
+    let mut lines: Vec<Line> = e.lines().map(|l| Line::raw(l.to_string())).collect();
+    lines.push(Line::raw(""));
+    lines.push(Line::styled("Esc/⏎ dismiss", t.dim()));
+    let area = dialog_area(frame, &lines, 76);
     frame.render_widget(Clear, area);
-    let mut text = Text::raw(e.to_string());
-    text.push_line(Line::raw(""));
-    text.push_line(Line::styled("Esc/⏎ dismiss", t.dim()));
     frame.render_widget(
-        Paragraph::new(text)
+        Paragraph::new(lines)
             .wrap(Wrap { trim: false })
             .block(dialog_block("Error".into(), t).border_style(t.danger())),
         area,

@@ -61,7 +61,7 @@ const fn c(ch: char) -> KeyCode {
 }
 
 static ROSTER: &[Binding] = &[
-    b(&[c('j'), Down], "j/↓", "move", "move down", Action::Down),
+    b(&[c('j'), Down], "j/↓", "", "move down", Action::Down),
     b(&[c('k'), Up], "k/↑", "", "move up", Action::Up),
     b(&[c('g'), Home], "g", "", "first row", Action::Top),
     b(&[c('G'), End], "G", "", "last row", Action::Bottom),
@@ -88,7 +88,6 @@ static ROSTER: &[Binding] = &[
 static ONBOARDING: &[Binding] = &[
     m(&[c('b')], "b", "bootstrap CA", "bootstrap a CA (root + intermediate)", Action::Bootstrap),
     m(&[c('d')], "d", "demo data", "load demo data", Action::LoadDemo),
-    m(&[c('i')], "i", "issue", "issue a certificate", Action::OpenIssue),
     b(&[c('t')], "t", "", "truststore", Action::OpenTruststore),
     b(&[c('a')], "a", "", "audit log", Action::OpenAudit),
     b(&[c('E')], "E", "env", "switch environment", Action::OpenEnvPicker),

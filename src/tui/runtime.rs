@@ -402,9 +402,9 @@ async fn run_op(ctx: &Ctx, config: &Config, op: Op) -> Result<(Outcome, Option<C
             let opts = CaInitOptions {
                 root_only: false,
                 key_algorithm: KeyAlgorithm::Rsa4096,
+                // ops names the root and intermediate after the project and environment.
                 subject: Subject {
                     o: Some(ctx.env.project.clone()),
-                    cn: Some(format!("{} {} Root CA", ctx.env.project, ctx.env.account_name())),
                     ..Subject::default()
                 },
                 root_days: 3650,

@@ -22,8 +22,6 @@ pub const ROSTER_CHROME_ROWS: u16 = 6;
 pub const AUDIT_CHROME_ROWS: u16 = 7;
 /// How many audit records the audit view loads.
 pub const AUDIT_LIMIT: usize = 500;
-/// Longest client_id ops accepts.
-pub const CLIENT_ID_MAX: usize = 128;
 /// Grace periods offered when re-issuing, in hours (0: revoke the old cert at once).
 pub const GRACE_HOURS: [u32; 5] = [0, 1, 24, 168, 720];
 
@@ -449,44 +447,5 @@ impl App {
 
     pub fn busy(&self) -> bool {
         !self.tasks.is_empty()
-    }
-}
-
-/// The rule ops applies to a client_id: non-empty, at most 128 characters, only
-/// `A-Z a-z 0-9 . _ -` (the CN must equal it and must not contain a comma).
-pub fn validate_client_id(id: &str) -> Result<(), String> {
-    if id.is_empty() {
-        return Err("client_id is empty".into());
-    }
-    if id.len() > CLIENT_ID_MAX {
-        return Err(format!(
-            "client_id is {} characters long; at most {CLIENT_ID_MAX} are allowed",
-            id.len()
-        ));
-    }
-    if let Some(bad) = id
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
-    {
-        return Err(format!(
-            "'{bad}' is not allowed in a client_id; use only A-Z a-z 0-9 . _ -"
-        ));
-    }
-    Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn client_ids_follow_the_ops_rule() {
-        assert!(validate_client_id("acme-payments_v2.prod").is_ok());
-        assert!(validate_client_id("").unwrap_err().contains("empty"));
-        assert!(validate_client_id("a,b").unwrap_err().contains("','"));
-        assert!(validate_client_id("a b").is_err());
-        assert!(validate_client_id("é").is_err());
-        assert!(validate_client_id(&"a".repeat(128)).is_ok());
-        assert!(validate_client_id(&"a".repeat(129)).unwrap_err().contains("129"));
     }
 }

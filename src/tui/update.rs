@@ -11,7 +11,7 @@ use super::roster::{next_status_filter, status_filter_label};
 use super::state::{
     AUDIT_LIMIT, App, Confirm, DetailView, Dialog, EnvPicker, ExportDialog, ExportFocus,
     GRACE_HOURS, IssueField, IssueForm, IssueStep, Load, ReissueDialog, ReissueFocus,
-    RevokeDialog, RevokeFocus, Status, StatusKind, Task, View, validate_client_id,
+    RevokeDialog, RevokeFocus, Status, StatusKind, Task, View,
 };
 use crate::model::{CertStatus, RevocationReason};
 use crate::pki::KeyAlgorithm;
@@ -947,7 +947,9 @@ pub fn issue_client_id(app: &App, f: &IssueForm) -> String {
 /// The first problem with the issue form's field, if any.
 pub fn issue_field_error(app: &App, f: &IssueForm, field: IssueField) -> Option<String> {
     match field {
-        IssueField::Name => validate_client_id(&issue_client_id(app, f)).err(),
+        IssueField::Name => crate::ops::validate_client_id(&issue_client_id(app, f))
+            .err()
+            .map(|e| e.to_string()),
         IssueField::Cn => (f.cn != issue_client_id(app, f)).then(|| {
             "CN must equal the client_id: the authorizer compares them".to_string()
         }),
