@@ -29,10 +29,17 @@ fn records(n: usize) -> Vec<CertRecord> {
             let expiry = issued + time::Duration::days(395);
             let revoked = i % 13 == 0;
             CertRecord {
-                serial: format!("{}", 3_402_823_669_209_384_634_633_746_074_317_u128 + (i as u128) * 7_919),
+                serial: format!(
+                    "{}",
+                    3_402_823_669_209_384_634_633_746_074_317_u128 + (i as u128) * 7_919
+                ),
                 client_id: format!("client-{i:06}"),
                 client_name: format!("client-{i:06}"),
-                status: if revoked { CertStatus::Revoked } else { CertStatus::Active },
+                status: if revoked {
+                    CertStatus::Revoked
+                } else {
+                    CertStatus::Active
+                },
                 issued_at: issued,
                 not_before: Some(issued),
                 expiry,
@@ -101,17 +108,35 @@ fn main() {
         now: NOW,
         read_only: false,
     });
-    update(&mut app, Action::Resize { width: WIDTH, height: HEIGHT });
+    update(
+        &mut app,
+        Action::Resize {
+            width: WIDTH,
+            height: HEIGHT,
+        },
+    );
     let fx = update(&mut app, Action::Start);
     let task = fx
         .iter()
         .find_map(|e| match e {
-            Effect::Run { task, op: Op::LoadRoster } => Some(*task),
+            Effect::Run {
+                task,
+                op: Op::LoadRoster,
+            } => Some(*task),
             _ => None,
         })
         .expect("Start loads the roster");
     let start = Instant::now();
-    update(&mut app, Action::Done { task, result: Ok(Outcome::Roster { records: data, now: NOW }) });
+    update(
+        &mut app,
+        Action::Done {
+            task,
+            result: Ok(Outcome::Roster {
+                records: data,
+                now: NOW,
+            }),
+        },
+    );
     let build = start.elapsed();
 
     let mut term = Terminal::new(TestBackend::new(WIDTH, HEIGHT)).expect("test backend");
@@ -155,7 +180,14 @@ fn main() {
 
     // Scrolling: rows, pages, both ends.
     let mut scroll = Vec::new();
-    let moves = [KeyCode::Char('j'), KeyCode::PageDown, KeyCode::Char('G'), KeyCode::Char('k'), KeyCode::PageUp, KeyCode::Char('g')];
+    let moves = [
+        KeyCode::Char('j'),
+        KeyCode::PageDown,
+        KeyCode::Char('G'),
+        KeyCode::Char('k'),
+        KeyCode::PageUp,
+        KeyCode::Char('g'),
+    ];
     for i in 0..300 {
         let t = Instant::now();
         press(&mut app, moves[(i / 10) % moves.len()]);
@@ -164,8 +196,16 @@ fn main() {
     }
 
     println!("tui roster benchmark: {n} clients, frame {WIDTH}x{HEIGHT} (TestBackend)");
-    println!("{:<34} {:>8.3} ms", "build state from records", build.as_secs_f64() * 1e3);
-    println!("{:<34} {:>8.3} ms", "first frame", first_frame.as_secs_f64() * 1e3);
+    println!(
+        "{:<34} {:>8.3} ms",
+        "build state from records",
+        build.as_secs_f64() * 1e3
+    );
+    println!(
+        "{:<34} {:>8.3} ms",
+        "first frame",
+        first_frame.as_secs_f64() * 1e3
+    );
     report("filter keystroke -> frame", &mut filter);
     report("sort change -> frame", &mut sort);
     report("scroll key -> frame", &mut scroll);

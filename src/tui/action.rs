@@ -78,13 +78,13 @@ pub enum Outcome {
     Overview(Box<Overview>),
     Detail(Box<ClientDetail>),
     Issued {
-        record: CertRecord,
+        record: Box<CertRecord>,
         info: Box<CertInfo>,
     },
-    Revoked(CertRecord),
+    Revoked(Box<CertRecord>),
     Reissued {
-        old: CertRecord,
-        new: CertRecord,
+        old: Box<CertRecord>,
+        new: Box<CertRecord>,
     },
     Exported(ExportedFiles),
     TruststoreHistory(Vec<TruststoreVersion>),

@@ -13,9 +13,8 @@ use time::OffsetDateTime;
 use super::keymap::{Binding, bindings};
 use super::roster::{SortKey, status_filter_label};
 use super::state::{
-    App, Confirm, Dialog, EnvPicker, ExportDialog, ExportFocus, GRACE_HOURS, IssueField,
-    IssueForm, IssueStep, Load, ReissueDialog, ReissueFocus, RevokeDialog, RevokeFocus,
-    StatusKind, View,
+    App, Confirm, Dialog, EnvPicker, ExportDialog, ExportFocus, GRACE_HOURS, IssueField, IssueForm,
+    IssueStep, Load, ReissueDialog, ReissueFocus, RevokeDialog, RevokeFocus, StatusKind, View,
 };
 use super::update::{issue_client_id, issue_field_error};
 use crate::model::{CertRecord, CertStatus, ClientState, RevocationReason};
@@ -202,7 +201,10 @@ fn input<'a>(value: &str, focused: bool, t: Theme) -> Span<'a> {
     if focused {
         Span::styled(format!("{value}▏"), t.selected())
     } else {
-        Span::styled(value.to_string(), Style::new().add_modifier(Modifier::UNDERLINED))
+        Span::styled(
+            value.to_string(),
+            Style::new().add_modifier(Modifier::UNDERLINED),
+        )
     }
 }
 
@@ -240,7 +242,8 @@ fn until(
 // ---------------------------------------------------------------- header
 
 fn draw_header(frame: &mut Frame, app: &App, t: Theme, area: Rect) {
-    let [line1, line2] = Layout::vertical([Constraint::Length(1), Constraint::Length(1)]).areas(area);
+    let [line1, line2] =
+        Layout::vertical([Constraint::Length(1), Constraint::Length(1)]).areas(area);
     let mut left = vec![
         Span::styled(" mtls-console ", t.bold()),
         Span::raw("│ env "),
@@ -251,7 +254,10 @@ fn draw_header(frame: &mut Frame, app: &App, t: Theme, area: Rect) {
     let room = usize::from(line1.width).saturating_sub(badge.len());
     let used: usize = left.iter().map(|s| s.content.chars().count()).sum();
     if used > room {
-        let last = left.pop().map(|s| s.content.to_string()).unwrap_or_default();
+        let last = left
+            .pop()
+            .map(|s| s.content.to_string())
+            .unwrap_or_default();
         let keep = room.saturating_sub(used - last.chars().count());
         left.push(Span::raw(short(&last, keep)));
     }
@@ -274,7 +280,11 @@ fn draw_header(frame: &mut Frame, app: &App, t: Theme, area: Rect) {
             spans.push(until(t, ca.root.not_after, app.now, 90, compact));
             match &ca.intermediate {
                 Some(i) => {
-                    spans.push(Span::raw(if compact { " · int. " } else { " · intermediate " }));
+                    spans.push(Span::raw(if compact {
+                        " · int. "
+                    } else {
+                        " · intermediate "
+                    }));
                     spans.push(until(t, i.not_after, app.now, 90, compact));
                 }
                 None => spans.push(Span::raw(" (root-only)")),
@@ -334,11 +344,18 @@ fn draw_roster(frame: &mut Frame, app: &App, t: Theme, area: Rect) {
     ];
     if data.status_filter() != StatusFilter::All {
         spans.push(Span::raw(" │ showing "));
-        spans.push(Span::styled(status_filter_label(data.status_filter()), t.bold()));
+        spans.push(Span::styled(
+            status_filter_label(data.status_filter()),
+            t.bold(),
+        ));
     }
     if app.filtering || !app.roster.filter.is_empty() {
         spans.push(Span::raw(" │ "));
-        let caret = if app.filtering && app.view == View::Roster { "▏" } else { "" };
+        let caret = if app.filtering && app.view == View::Roster {
+            "▏"
+        } else {
+            ""
+        };
         spans.push(Span::styled(
             format!("/{}{caret}", app.roster.filter),
             t.selected(),
@@ -455,7 +472,10 @@ fn draw_onboarding(frame: &mut Frame, app: &App, t: Theme, area: Rect) {
     let mut lines = vec![
         Line::raw(""),
         Line::styled(
-            format!("  Environment '{}' is empty: no CA and no clients.", app.env.name),
+            format!(
+                "  Environment '{}' is empty: no CA and no clients.",
+                app.env.name
+            ),
             t.bold(),
         ),
         Line::raw(""),
@@ -493,7 +513,10 @@ fn draw_onboarding(frame: &mut Frame, app: &App, t: Theme, area: Rect) {
 // ---------------------------------------------------------------- detail
 
 fn kv(key: &str, value: impl Into<String>) -> Line<'static> {
-    Line::from(vec![Span::raw(format!(" {key:<12}")), Span::raw(value.into())])
+    Line::from(vec![
+        Span::raw(format!(" {key:<12}")),
+        Span::raw(value.into()),
+    ])
 }
 
 fn kv_styled(key: &str, value: impl Into<String>, style: Style) -> Line<'static> {
@@ -539,11 +562,9 @@ fn status_line(t: Theme, r: &CertRecord, now: OffsetDateTime, warn_within: i64) 
             ),
             t.danger(),
         ),
-        ClientState::Expired => kv_styled(
-            "Status",
-            format!("expired {} days ago", -days),
-            t.danger(),
-        ),
+        ClientState::Expired => {
+            kv_styled("Status", format!("expired {} days ago", -days), t.danger())
+        }
         s => kv_styled(
             "Status",
             format!("{} ({days} days left)", s.as_str()),
@@ -683,10 +704,18 @@ fn detail_lines(app: &App, t: Theme, r: &CertRecord) -> Vec<Line<'static>> {
                 lines.push(kv_styled("", "chain does NOT verify", t.danger()));
             }
         }
-        None => lines.push(kv_styled("Chain", "not checked (no certificate PEM)", t.warn())),
+        None => lines.push(kv_styled(
+            "Chain",
+            "not checked (no certificate PEM)",
+            t.warn(),
+        )),
     }
     lines.push(match detail.issuer_in_truststore {
-        Some(true) => kv_styled("Truststore", "issuer is in the published truststore", t.ok()),
+        Some(true) => kv_styled(
+            "Truststore",
+            "issuer is in the published truststore",
+            t.ok(),
+        ),
         Some(false) => kv_styled(
             "Truststore",
             "issuer is NOT in the published truststore: the gateway rejects this cert",
@@ -703,7 +732,10 @@ fn detail_lines(app: &App, t: Theme, r: &CertRecord) -> Vec<Line<'static>> {
     if earlier.is_empty() {
         lines.push(kv("History", "no earlier certificates"));
     } else {
-        lines.push(kv("History", format!("{} earlier certificate(s):", earlier.len())));
+        lines.push(kv(
+            "History",
+            format!("{} earlier certificate(s):", earlier.len()),
+        ));
         for h in earlier {
             let state = h.state(now, warn_within);
             let what = match h.status {
@@ -812,7 +844,9 @@ fn draw_truststore(frame: &mut Frame, app: &App, t: Theme, area: Rect) {
     match &app.header.published {
         Load::Ready(Some(b)) => frame.render_widget(
             Table::new(bundle_rows(t, b, app.now), widths)
-                .header(Row::new(["SUBJECT", "KIND", "EXPIRES", "DAYS", "WARNINGS"]).style(t.bold()))
+                .header(
+                    Row::new(["SUBJECT", "KIND", "EXPIRES", "DAYS", "WARNINGS"]).style(t.bold()),
+                )
                 .block(block),
             top,
         ),
@@ -842,7 +876,12 @@ fn draw_truststore(frame: &mut Frame, app: &App, t: Theme, area: Rect) {
         )),
         (_, Some(built)) => {
             let have: HashSet<&str> = published
-                .map(|p| p.certs.iter().map(|c| c.fingerprint_sha256.as_str()).collect())
+                .map(|p| {
+                    p.certs
+                        .iter()
+                        .map(|c| c.fingerprint_sha256.as_str())
+                        .collect()
+                })
                 .unwrap_or_default();
             let want: HashSet<&str> = built
                 .certs
@@ -884,12 +923,12 @@ fn draw_truststore(frame: &mut Frame, app: &App, t: Theme, area: Rect) {
         ),
         None => "Compared with the CA".to_string(),
     };
-    frame.render_widget(
-        Paragraph::new(diff).block(dialog_block(diff_title, t)),
-        mid,
-    );
+    frame.render_widget(Paragraph::new(diff).block(dialog_block(diff_title, t)), mid);
 
-    let block = dialog_block("Version history (b rolls back to the selected one)".into(), t);
+    let block = dialog_block(
+        "Version history (b rolls back to the selected one)".into(),
+        t,
+    );
     match &app.truststore.history {
         Load::Ready(h) => {
             let rows: Vec<Row> = h
@@ -933,9 +972,10 @@ fn draw_truststore(frame: &mut Frame, app: &App, t: Theme, area: Rect) {
                 .block(block),
             bottom,
         ),
-        Load::Idle | Load::Loading => {
-            frame.render_widget(Paragraph::new(" loading…").style(t.dim()).block(block), bottom)
-        }
+        Load::Idle | Load::Loading => frame.render_widget(
+            Paragraph::new(" loading…").style(t.dim()).block(block),
+            bottom,
+        ),
     }
 }
 
@@ -966,7 +1006,10 @@ fn draw_audit(frame: &mut Frame, app: &App, t: Theme, area: Rect) {
             Span::styled(format!("/{}{caret}", a.filter), t.selected()),
         ])
     } else {
-        Line::styled(" / filters by operator, action, target, outcome or detail", t.dim())
+        Line::styled(
+            " / filters by operator, action, target, outcome or detail",
+            t.dim(),
+        )
     };
     frame.render_widget(Paragraph::new(vec![Line::from(spans), filter]), summary);
 
@@ -1046,7 +1089,11 @@ fn draw_status(frame: &mut Frame, app: &App, t: Theme, area: Rect) {
         let mut labels: Vec<String> = app.tasks.iter().map(|t| t.op.label()).collect();
         labels.dedup();
         let secs = app.tick.saturating_sub(first.started) / 10;
-        let elapsed = if secs > 0 { format!(" {secs}s") } else { String::new() };
+        let elapsed = if secs > 0 {
+            format!(" {secs}s")
+        } else {
+            String::new()
+        };
         let [left, right] =
             Layout::horizontal([Constraint::Fill(1), Constraint::Length(24)]).areas(area);
         frame.render_widget(
@@ -1083,7 +1130,7 @@ fn draw_footer(frame: &mut Frame, app: &App, t: Theme, area: Rect) {
     use super::action::Action;
     let shown: Vec<&Binding> = bindings(app, false)
         .iter()
-        .filter(|b| !b.hint.is_empty() && !(app.read_only && b.mutating))
+        .filter(|b| !(b.hint.is_empty() || app.read_only && b.mutating))
         .collect();
     // Help and quit always fit; the other hints fill the room left, in order.
     let pinned = |b: &Binding| matches!(b.action, Action::ToggleHelp | Action::Quit);
@@ -1159,12 +1206,22 @@ fn draw_issue(frame: &mut Frame, app: &App, t: Theme, f: &IssueForm) {
                 Some(_) => Some(Span::styled("✗ invalid", t.danger())),
                 None => Some(Span::styled("✓", t.ok())),
             };
-            lines.push(field_line(t, "Client name", &f.name, f.focus == IssueField::Name, name_note));
+            lines.push(field_line(
+                t,
+                "Client name",
+                &f.name,
+                f.focus == IssueField::Name,
+                name_note,
+            ));
             lines.push(Line::from(vec![
                 Span::raw("  "),
                 label("  client_id"),
                 Span::styled(
-                    if client_id.is_empty() { "-".to_string() } else { client_id.clone() },
+                    if client_id.is_empty() {
+                        "-".to_string()
+                    } else {
+                        client_id.clone()
+                    },
                     t.bold(),
                 ),
                 Span::styled(format!("  (template {})", app.env.cn_template), t.dim()),
@@ -1178,12 +1235,25 @@ fn draw_issue(frame: &mut Frame, app: &App, t: Theme, f: &IssueForm) {
             ));
             let until = days.map(|d| {
                 Span::styled(
-                    format!("until {}", date(app.now + time::Duration::days(i64::from(d)))),
+                    format!(
+                        "until {}",
+                        date(app.now + time::Duration::days(i64::from(d)))
+                    ),
                     t.dim(),
                 )
             });
-            lines.push(field_line(t, "Valid days", &f.days, f.focus == IssueField::Days, until));
-            let marker = if f.focus == IssueField::Key { "▶ " } else { "  " };
+            lines.push(field_line(
+                t,
+                "Valid days",
+                &f.days,
+                f.focus == IssueField::Days,
+                until,
+            ));
+            let marker = if f.focus == IssueField::Key {
+                "▶ "
+            } else {
+                "  "
+            };
             let mut spans = vec![Span::styled(marker, t.key()), label("Key")];
             let names = KeyAlgorithm::ALL
                 .iter()
@@ -1251,7 +1321,10 @@ fn draw_issue(frame: &mut Frame, app: &App, t: Theme, f: &IssueForm) {
                 "Key",
                 match f.key_algorithm() {
                     Some(k) => format!("{}, generated here, kept in the vault", k.as_str()),
-                    None => format!("from CSR {} (the key stays with its owner)", f.csr_path.trim()),
+                    None => format!(
+                        "from CSR {} (the key stays with its owner)",
+                        f.csr_path.trim()
+                    ),
                 },
             ));
             lines.push(kv("Usage", "digitalSignature, EKU clientAuth"));
@@ -1260,7 +1333,10 @@ fn draw_issue(frame: &mut Frame, app: &App, t: Theme, f: &IssueForm) {
             if f.step == IssueStep::Submitting {
                 lines.push(Line::styled("  issuing… (c cancels)", t.dim()));
             } else {
-                lines.push(Line::styled("  Press ⏎ to issue, Esc to go back.", t.bold()));
+                lines.push(Line::styled(
+                    "  Press ⏎ to issue, Esc to go back.",
+                    t.bold(),
+                ));
             }
         }
     }
@@ -1354,7 +1430,10 @@ fn draw_reissue(frame: &mut Frame, app: &App, t: Theme, r: &ReissueDialog) {
             ),
             t.bold(),
         ));
-        lines.push(Line::raw(format!(" Grace: {}; {old_until}.", grace_label(hours))));
+        lines.push(Line::raw(format!(
+            " Grace: {}; {old_until}.",
+            grace_label(hours)
+        )));
         lines.push(Line::raw(""));
         lines.push(if r.submitting {
             Line::styled("  re-issuing… (c cancels)", t.dim())
@@ -1410,7 +1489,13 @@ fn draw_export(frame: &mut Frame, t: Theme, x: &ExportDialog) {
         lines.push(Line::styled(format!(" {intro}"), t.bold()));
         lines.push(Line::raw(""));
     }
-    lines.push(field_line(t, "Directory", &x.dir, x.focus == ExportFocus::Dir, None));
+    lines.push(field_line(
+        t,
+        "Directory",
+        &x.dir,
+        x.focus == ExportFocus::Dir,
+        None,
+    ));
     let masked = "*".repeat(x.passphrase.chars().count());
     lines.push(field_line(
         t,
@@ -1476,7 +1561,9 @@ fn draw_confirm(frame: &mut Frame, app: &App, t: Theme, c: &Confirm) {
         Confirm::Bootstrap => (
             "Bootstrap a CA",
             vec![
-                format!("Create a root CA (RSA-4096, 10 years) and an intermediate (5 years) in '{env}'?"),
+                format!(
+                    "Create a root CA (RSA-4096, 10 years) and an intermediate (5 years) in '{env}'?"
+                ),
                 "The keys go into the environment's vault.".into(),
             ],
         ),
@@ -1510,8 +1597,16 @@ fn draw_env_picker(frame: &mut Frame, app: &App, t: Theme, p: &EnvPicker) {
         .iter()
         .enumerate()
         .map(|(k, name)| {
-            let current = if *name == app.env.name { "  (current)" } else { "" };
-            let style = if k == p.selected { t.selected() } else { Style::new() };
+            let current = if *name == app.env.name {
+                "  (current)"
+            } else {
+                ""
+            };
+            let style = if k == p.selected {
+                t.selected()
+            } else {
+                Style::new()
+            };
             Line::styled(format!(" {name}{current} "), style)
         })
         .collect();

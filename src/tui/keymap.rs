@@ -54,12 +54,15 @@ const fn m(
     }
 }
 
-use KeyCode::{BackTab, Backspace, Down, End, Enter, Esc, Home, Left, PageDown, PageUp, Right, Tab, Up};
+use KeyCode::{
+    BackTab, Backspace, Down, End, Enter, Esc, Home, Left, PageDown, PageUp, Right, Tab, Up,
+};
 
 const fn c(ch: char) -> KeyCode {
     KeyCode::Char(ch)
 }
 
+#[rustfmt::skip]
 static ROSTER: &[Binding] = &[
     b(&[c('j'), Down], "j/↓", "", "move down", Action::Down),
     b(&[c('k'), Up], "k/↑", "", "move up", Action::Up),
@@ -85,6 +88,7 @@ static ROSTER: &[Binding] = &[
     b(&[c('q')], "q", "quit", "quit", Action::Quit),
 ];
 
+#[rustfmt::skip]
 static ONBOARDING: &[Binding] = &[
     m(&[c('b')], "b", "bootstrap CA", "bootstrap a CA (root + intermediate)", Action::Bootstrap),
     m(&[c('d')], "d", "demo data", "load demo data", Action::LoadDemo),
@@ -97,6 +101,7 @@ static ONBOARDING: &[Binding] = &[
     b(&[c('q')], "q", "quit", "quit", Action::Quit),
 ];
 
+#[rustfmt::skip]
 static DETAIL: &[Binding] = &[
     b(&[c('j'), Down], "j/↓", "scroll", "scroll", Action::Down),
     b(&[c('k'), Up], "k/↑", "", "scroll up", Action::Up),
@@ -116,6 +121,7 @@ static DETAIL: &[Binding] = &[
     b(&[c('q')], "q", "quit", "quit", Action::Quit),
 ];
 
+#[rustfmt::skip]
 static TRUSTSTORE: &[Binding] = &[
     b(&[c('j'), Down], "j/↓", "version", "select a version", Action::Down),
     b(&[c('k'), Up], "k/↑", "", "select the previous version", Action::Up),
@@ -129,6 +135,7 @@ static TRUSTSTORE: &[Binding] = &[
     b(&[c('q')], "q", "quit", "quit", Action::Quit),
 ];
 
+#[rustfmt::skip]
 static AUDIT: &[Binding] = &[
     b(&[c('j'), Down], "j/↓", "move", "move", Action::Down),
     b(&[c('k'), Up], "k/↑", "", "move up", Action::Up),
@@ -145,6 +152,7 @@ static AUDIT: &[Binding] = &[
     b(&[c('q')], "q", "quit", "quit", Action::Quit),
 ];
 
+#[rustfmt::skip]
 static FILTERING: &[Binding] = &[
     b(&[Enter], "⏎", "keep", "keep the filter", Action::Submit),
     b(&[Esc], "Esc", "clear", "clear the filter", Action::Back),
@@ -155,6 +163,7 @@ static FILTERING: &[Binding] = &[
     b(&[PageDown], "PgDn", "", "page down", Action::PageDown),
 ];
 
+#[rustfmt::skip]
 static ISSUE_EDIT: &[Binding] = &[
     b(&[Tab, Down], "Tab/↓", "next", "next field", Action::NextField),
     b(&[BackTab, Up], "S-Tab/↑", "", "previous field", Action::PrevField),
@@ -165,11 +174,13 @@ static ISSUE_EDIT: &[Binding] = &[
     b(&[Esc], "Esc", "cancel", "cancel", Action::Back),
 ];
 
+#[rustfmt::skip]
 static ISSUE_PREVIEW: &[Binding] = &[
     b(&[Enter], "⏎", "issue", "issue", Action::Submit),
     b(&[Esc], "Esc", "back", "back to the form", Action::Back),
 ];
 
+#[rustfmt::skip]
 static REVOKE_REASON: &[Binding] = &[
     b(&[c('j'), Down], "j/↓", "reason", "choose the reason", Action::Down),
     b(&[c('k'), Up], "k/↑", "", "previous reason", Action::Up),
@@ -177,6 +188,7 @@ static REVOKE_REASON: &[Binding] = &[
     b(&[Esc], "Esc", "cancel", "cancel", Action::Back),
 ];
 
+#[rustfmt::skip]
 static REVOKE_CONFIRM: &[Binding] = &[
     b(&[Enter], "⏎", "revoke", "revoke (the typed client_id must match)", Action::Submit),
     b(&[BackTab, Up], "S-Tab", "reason", "back to the reason", Action::PrevField),
@@ -184,6 +196,7 @@ static REVOKE_CONFIRM: &[Binding] = &[
     b(&[Esc], "Esc", "cancel", "cancel", Action::Back),
 ];
 
+#[rustfmt::skip]
 static REISSUE: &[Binding] = &[
     b(&[c('j'), Down, Tab], "j/↓", "option", "choose the option", Action::Down),
     b(&[c('k'), Up, BackTab], "k/↑", "", "choose the option", Action::Up),
@@ -193,11 +206,13 @@ static REISSUE: &[Binding] = &[
     b(&[Esc], "Esc", "cancel", "cancel", Action::Back),
 ];
 
+#[rustfmt::skip]
 static REISSUE_CONFIRM: &[Binding] = &[
     b(&[Enter], "⏎", "re-issue", "re-issue", Action::Submit),
     b(&[Esc], "Esc", "back", "back", Action::Back),
 ];
 
+#[rustfmt::skip]
 static EXPORT: &[Binding] = &[
     b(&[Tab, BackTab, Down, Up], "Tab", "field", "directory / passphrase", Action::NextField),
     b(&[Backspace], "⌫", "", "delete a character", Action::Backspace),
@@ -205,11 +220,13 @@ static EXPORT: &[Binding] = &[
     b(&[Esc], "Esc", "skip", "skip", Action::Back),
 ];
 
+#[rustfmt::skip]
 static CONFIRM: &[Binding] = &[
     b(&[c('y'), Enter], "y/⏎", "yes", "yes", Action::Submit),
     b(&[c('n'), Esc, c('q')], "n/Esc", "no", "no", Action::Back),
 ];
 
+#[rustfmt::skip]
 static ENV_PICKER: &[Binding] = &[
     b(&[c('j'), Down], "j/↓", "choose", "choose", Action::Down),
     b(&[c('k'), Up], "k/↑", "", "choose", Action::Up),
@@ -217,13 +234,16 @@ static ENV_PICKER: &[Binding] = &[
     b(&[Esc, c('q')], "Esc", "cancel", "cancel", Action::Back),
 ];
 
+#[rustfmt::skip]
 static SUBMITTING: &[Binding] = &[
     b(&[c('c')], "c", "cancel", "cancel", Action::Cancel),
     b(&[Esc], "Esc", "", "(waits for the result)", Action::Back),
 ];
 
+#[rustfmt::skip]
 static ERROR: &[Binding] = &[b(&[Esc, Enter, c('q')], "Esc/⏎", "dismiss", "dismiss", Action::Back)];
 
+#[rustfmt::skip]
 static HELP: &[Binding] = &[b(
     &[Esc, c('?'), c('q')],
     "Esc/?",

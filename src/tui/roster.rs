@@ -233,31 +233,23 @@ impl Roster {
     }
 
     fn sort_order(&mut self) {
-        let recs = &self.records;
-        let states = &self.states;
-        let by_id = |a: u32, b: u32| recs[a as usize].client_id.cmp(&recs[b as usize].client_id);
-        let cmp: Box<dyn Fn(&u32, &u32) -> Ordering> = match self.sort {
-            SortKey::ClientId => Box::new(move |a, b| by_id(*a, *b)),
-            SortKey::Expiry => Box::new(move |a, b| {
-                recs[*a as usize]
-                    .expiry
-                    .cmp(&recs[*b as usize].expiry)
-                    .then_with(|| by_id(*a, *b))
-            }),
-            SortKey::Issued => Box::new(move |a, b| {
-                recs[*b as usize]
-                    .issued_at
-                    .cmp(&recs[*a as usize].issued_at)
-                    .then_with(|| by_id(*a, *b))
-            }),
-            SortKey::Status => Box::new(move |a, b| {
-                urgency(states[*a as usize])
-                    .cmp(&urgency(states[*b as usize]))
-                    .then_with(|| recs[*a as usize].expiry.cmp(&recs[*b as usize].expiry))
-                    .then_with(|| by_id(*a, *b))
-            }),
-        };
-        self.order.sort_unstable_by(cmp);
+        let mut order = std::mem::take(&mut self.order);
+        order.sort_unstable_by(|a, b| self.compare(*a as usize, *b as usize));
+        self.order = order;
+    }
+
+    /// The order of two rows under the current sort; ties go by client_id.
+    fn compare(&self, a: usize, b: usize) -> Ordering {
+        let (ra, rb) = (&self.records[a], &self.records[b]);
+        match self.sort {
+            SortKey::ClientId => Ordering::Equal,
+            SortKey::Expiry => ra.expiry.cmp(&rb.expiry),
+            SortKey::Issued => rb.issued_at.cmp(&ra.issued_at),
+            SortKey::Status => urgency(self.states[a])
+                .cmp(&urgency(self.states[b]))
+                .then_with(|| ra.expiry.cmp(&rb.expiry)),
+        }
+        .then_with(|| ra.client_id.cmp(&rb.client_id))
     }
 
     fn refilter(&mut self, narrowing: bool) {

@@ -262,7 +262,9 @@ impl Executor {
                         let result = AssertUnwindSafe(run_op(&ctx, &config, op))
                             .catch_unwind()
                             .await
-                            .unwrap_or_else(|panic| Err(format!("internal error: {}", panic_text(&panic))));
+                            .unwrap_or_else(|panic| {
+                                Err(format!("internal error: {}", panic_text(&panic)))
+                            });
                         let msg = match result {
                             Ok((outcome, Some(ctx))) => Msg::Switched(
                                 Box::new(ctx),
@@ -307,7 +309,10 @@ fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
 }
 
 fn is_not_found(e: &Error) -> bool {
-    matches!(e, Error::NotFound(_) | Error::Store(StoreError::NotFound(_)))
+    matches!(
+        e,
+        Error::NotFound(_) | Error::Store(StoreError::NotFound(_))
+    )
 }
 
 /// One operation against the environment. Returns the new context for a switch.
@@ -338,11 +343,11 @@ async fn run_op(ctx: &Ctx, config: &Config, op: Op) -> Result<(Outcome, Option<C
         Op::Issue(req) => {
             let key = match req.key {
                 KeyRequest::Generate(k) => KeyChoice::Generate(k),
-                KeyRequest::CsrFile(path) => {
-                    KeyChoice::Csr(tokio::fs::read_to_string(&path).await.map_err(|e| {
-                        format!("cannot read the CSR file {}: {e}", path.display())
-                    })?)
-                }
+                KeyRequest::CsrFile(path) => KeyChoice::Csr(
+                    tokio::fs::read_to_string(&path)
+                        .await
+                        .map_err(|e| format!("cannot read the CSR file {}: {e}", path.display()))?,
+                ),
             };
             let opts = IssueOptions {
                 client: req.name,
@@ -352,13 +357,15 @@ async fn run_op(ctx: &Ctx, config: &Config, op: Op) -> Result<(Outcome, Option<C
             };
             let out = ops::issue(ctx, &opts).await.map_err(msg)?;
             Outcome::Issued {
-                record: out.record,
+                record: Box::new(out.record),
                 info: Box::new(out.info),
             }
         }
-        Op::Revoke { client_id, reason } => {
-            Outcome::Revoked(ops::revoke(ctx, &client_id, reason, None).await.map_err(msg)?)
-        }
+        Op::Revoke { client_id, reason } => Outcome::Revoked(Box::new(
+            ops::revoke(ctx, &client_id, reason, None)
+                .await
+                .map_err(msg)?,
+        )),
         Op::Reissue {
             client_id,
             rekey,
@@ -372,8 +379,8 @@ async fn run_op(ctx: &Ctx, config: &Config, op: Op) -> Result<(Outcome, Option<C
             };
             let out = ops::reissue(ctx, &client_id, &opts).await.map_err(msg)?;
             Outcome::Reissued {
-                old: out.old,
-                new: out.new.record,
+                old: Box::new(out.old),
+                new: Box::new(out.new.record),
             }
         }
         Op::Export {

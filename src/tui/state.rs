@@ -406,10 +406,7 @@ impl App {
 
     /// The record under the cursor.
     pub fn selected_record(&self) -> Option<&CertRecord> {
-        self.roster
-            .data
-            .row(self.roster.selected)
-            .map(|(r, _)| r)
+        self.roster.data.row(self.roster.selected).map(|(r, _)| r)
     }
 
     /// The client the r/x/e keys act on: the detail's client in the detail view, else the

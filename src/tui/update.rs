@@ -10,8 +10,8 @@ use super::action::{Action, Outcome, TaskId};
 use super::roster::{next_status_filter, status_filter_label};
 use super::state::{
     AUDIT_LIMIT, App, Confirm, DetailView, Dialog, EnvPicker, ExportDialog, ExportFocus,
-    GRACE_HOURS, IssueField, IssueForm, IssueStep, Load, ReissueDialog, ReissueFocus,
-    RevokeDialog, RevokeFocus, Status, StatusKind, Task, View,
+    GRACE_HOURS, IssueField, IssueForm, IssueStep, Load, ReissueDialog, ReissueFocus, RevokeDialog,
+    RevokeFocus, Status, StatusKind, Task, View,
 };
 use crate::model::{CertStatus, RevocationReason};
 use crate::pki::KeyAlgorithm;
@@ -109,7 +109,10 @@ impl Op {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Effect {
-    Run { task: TaskId, op: Op },
+    Run {
+        task: TaskId,
+        op: Op,
+    },
     /// Abandon a task (the runtime aborts its tokio task).
     Abort(TaskId),
 }
@@ -181,10 +184,8 @@ fn start(app: &mut App, op: Op) -> Vec<Effect> {
         started: app.tick,
     });
     match &op {
-        Op::LoadRoster => {
-            if !matches!(app.roster.load, Load::Ready(())) {
-                app.roster.load = Load::Loading;
-            }
+        Op::LoadRoster if !matches!(app.roster.load, Load::Ready(())) => {
+            app.roster.load = Load::Loading;
         }
         Op::TruststoreHistory => app.truststore.history = Load::Loading,
         Op::Audit(_) => app.audit.load = Load::Loading,
@@ -320,17 +321,17 @@ fn succeeded(app: &mut App, outcome: Outcome) -> Vec<Effect> {
             }
             vec![]
         }
-        Outcome::Issued { record, info } => {
+        Outcome::Issued { record, info: cert } => {
             let client_id = record.client_id.clone();
             let key_held = record.key_held;
-            app.roster.data.upsert(record);
+            app.roster.data.upsert(*record);
             select_client(app, &client_id);
-            info_line(
+            info(
                 app,
                 format!(
                     "issued {client_id}: serial {} valid until {}",
-                    info.serial_decimal,
-                    crate::timefmt::format(info.not_after)
+                    cert.serial_decimal,
+                    crate::timefmt::format(cert.not_after)
                 ),
             );
             let intro = if key_held {
@@ -341,7 +342,7 @@ fn succeeded(app: &mut App, outcome: Outcome) -> Vec<Effect> {
             app.dialog = Some(Dialog::Export(ExportDialog {
                 intro: Some(format!(
                     "Issued {client_id}, serial {}. {intro}",
-                    info.serial_decimal
+                    cert.serial_decimal
                 )),
                 ..export_dialog(&client_id)
             }));
@@ -357,7 +358,7 @@ fn succeeded(app: &mut App, outcome: Outcome) -> Vec<Effect> {
                     .map_or("unspecified", RevocationReason::as_str)
             );
             close_dialog_for(app, |d| matches!(d, Dialog::Revoke(_)));
-            after_change(app, record, text)
+            after_change(app, *record, text)
         }
         Outcome::Reissued { old, new } => {
             let text = format!(
@@ -368,11 +369,11 @@ fn succeeded(app: &mut App, outcome: Outcome) -> Vec<Effect> {
                 crate::timefmt::format(old.expiry)
             );
             close_dialog_for(app, |d| matches!(d, Dialog::Reissue(_)));
-            after_change(app, new, text)
+            after_change(app, *new, text)
         }
         Outcome::Exported(files) => {
             close_dialog_for(app, |d| matches!(d, Dialog::Export(_)));
-            info_line(
+            info(
                 app,
                 format!(
                     "exported {} file(s) to {}",
@@ -388,15 +389,21 @@ fn succeeded(app: &mut App, outcome: Outcome) -> Vec<Effect> {
             vec![]
         }
         Outcome::Published(v) => {
-            info_line(app, format!("published truststore version {}", v.version_id));
+            info(
+                app,
+                format!("published truststore version {}", v.version_id),
+            );
             let mut fx = start(app, Op::Overview);
             fx.extend(start(app, Op::TruststoreHistory));
             fx
         }
         Outcome::RolledBack(v) => {
-            info_line(
+            info(
                 app,
-                format!("truststore rolled back: version {} is current", v.version_id),
+                format!(
+                    "truststore rolled back: version {} is current",
+                    v.version_id
+                ),
             );
             let mut fx = start(app, Op::Overview);
             fx.extend(start(app, Op::TruststoreHistory));
@@ -408,7 +415,7 @@ fn succeeded(app: &mut App, outcome: Outcome) -> Vec<Effect> {
             vec![]
         }
         Outcome::CaCreated(ca) => {
-            info_line(
+            info(
                 app,
                 format!(
                     "CA created: {}{}",
@@ -424,7 +431,7 @@ fn succeeded(app: &mut App, outcome: Outcome) -> Vec<Effect> {
             fx
         }
         Outcome::Demo(n) => {
-            info_line(app, format!("demo data loaded: {n} clients"));
+            info(app, format!("demo data loaded: {n} clients"));
             let mut fx = start(app, Op::Overview);
             fx.extend(start(app, Op::LoadRoster));
             fx
@@ -444,16 +451,12 @@ fn succeeded(app: &mut App, outcome: Outcome) -> Vec<Effect> {
             fresh.height = app.height;
             fresh.next_task = app.next_task;
             *app = fresh;
-            info_line(app, format!("switched to environment {name}"));
+            info(app, format!("switched to environment {name}"));
             let mut fx = fx;
             fx.extend(update(app, Action::Start));
             fx
         }
     }
-}
-
-fn info_line(app: &mut App, text: String) {
-    info(app, text);
 }
 
 fn close_dialog_for(app: &mut App, f: impl Fn(&Dialog) -> bool) {
@@ -658,7 +661,11 @@ fn client_dialog(app: &mut App, action: Action) {
 
 fn roster_key(app: &mut App, action: Action) -> Vec<Effect> {
     match action {
-        Action::Up | Action::Down | Action::Top | Action::Bottom | Action::PageUp
+        Action::Up
+        | Action::Down
+        | Action::Top
+        | Action::Bottom
+        | Action::PageUp
         | Action::PageDown => {
             let len = app.roster.data.visible().len();
             let page = app.roster_viewport();
@@ -729,14 +736,19 @@ fn detail_key(app: &mut App, action: Action) -> Vec<Effect> {
 fn truststore_key(app: &mut App, action: Action) -> Vec<Effect> {
     let len = app.truststore.history.ready().map_or(0, Vec::len);
     match action {
-        Action::Up | Action::Down | Action::Top | Action::Bottom | Action::PageUp
+        Action::Up
+        | Action::Down
+        | Action::Top
+        | Action::Bottom
+        | Action::PageUp
         | Action::PageDown => {
             app.truststore.selected = moved(app.truststore.selected, len, 5, &action);
         }
         Action::Publish => {
-            if !refuse_read_only(app, "publishing the truststore") {
-                app.dialog = Some(Dialog::Confirm(Confirm::Publish));
+            if refuse_read_only(app, "publishing the truststore") {
+                return vec![];
             }
+            app.dialog = Some(Dialog::Confirm(Confirm::Publish));
         }
         Action::Rollback => {
             if refuse_read_only(app, "rolling back the truststore") {
@@ -766,7 +778,11 @@ fn truststore_key(app: &mut App, action: Action) -> Vec<Effect> {
 
 fn audit_key(app: &mut App, action: Action) -> Vec<Effect> {
     match action {
-        Action::Up | Action::Down | Action::Top | Action::Bottom | Action::PageUp
+        Action::Up
+        | Action::Down
+        | Action::Top
+        | Action::Bottom
+        | Action::PageUp
         | Action::PageDown => {
             let len = app.audit.visible.len();
             let page = app.audit_viewport();
@@ -950,9 +966,8 @@ pub fn issue_field_error(app: &App, f: &IssueForm, field: IssueField) -> Option<
         IssueField::Name => crate::ops::validate_client_id(&issue_client_id(app, f))
             .err()
             .map(|e| e.to_string()),
-        IssueField::Cn => (f.cn != issue_client_id(app, f)).then(|| {
-            "CN must equal the client_id: the authorizer compares them".to_string()
-        }),
+        IssueField::Cn => (f.cn != issue_client_id(app, f))
+            .then(|| "CN must equal the client_id: the authorizer compares them".to_string()),
         IssueField::Days => match f.days.trim().parse::<u32>() {
             Ok(d) if (1..=3650).contains(&d) => None,
             _ => Some("validity must be a whole number of days from 1 to 3650".into()),
@@ -984,7 +999,11 @@ fn issue_dialog(app: &mut App, mut f: IssueForm, action: Action) -> (Option<Dial
                 let req = IssueRequest {
                     name: f.name.trim().to_string(),
                     cn: f.cn_edited.then(|| f.cn.clone()),
-                    days: f.days.trim().parse().unwrap_or(app.env.client_validity_days),
+                    days: f
+                        .days
+                        .trim()
+                        .parse()
+                        .unwrap_or(app.env.client_validity_days),
                     key,
                 };
                 f.step = IssueStep::Submitting;
@@ -1039,7 +1058,9 @@ fn issue_dialog(app: &mut App, mut f: IssueForm, action: Action) -> (Option<Dial
                         IssueField::CsrPath => edit(&mut f.csr_path, a),
                         IssueField::Key => false,
                     };
-                    if changed && f.focus == IssueField::Name && (!f.cn_edited || f.cn == name_before)
+                    if changed
+                        && f.focus == IssueField::Name
+                        && (!f.cn_edited || f.cn == name_before)
                     {
                         f.cn = issue_client_id(app, &f);
                         f.cn_edited = false;
@@ -1051,7 +1072,11 @@ fn issue_dialog(app: &mut App, mut f: IssueForm, action: Action) -> (Option<Dial
     }
 }
 
-fn revoke_dialog(app: &mut App, mut r: RevokeDialog, action: Action) -> (Option<Dialog>, Vec<Effect>) {
+fn revoke_dialog(
+    app: &mut App,
+    mut r: RevokeDialog,
+    action: Action,
+) -> (Option<Dialog>, Vec<Effect>) {
     if r.submitting {
         if matches!(action, Action::Back) {
             warn(app, "revocation continues; press c to cancel it");
@@ -1164,8 +1189,7 @@ fn export_key(app: &mut App, mut x: ExportDialog, action: Action) -> (Option<Dia
                 warn(app, "give a directory to export to");
             } else {
                 x.submitting = true;
-                let passphrase =
-                    (!x.passphrase.is_empty()).then(|| x.passphrase.clone());
+                let passphrase = (!x.passphrase.is_empty()).then(|| x.passphrase.clone());
                 let fx = start(
                     app,
                     Op::Export {

@@ -3,8 +3,11 @@
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use mtls_console::config::EnvConfig;
-use mtls_console::model::{AuditOutcome, AuditRecord, CertRecord, CertStatus, ClientState, RevocationReason};
+use mtls_console::model::{
+    AuditOutcome, AuditRecord, CertRecord, CertStatus, ClientState, RevocationReason,
+};
 use mtls_console::ops::{BundleView, CaSummary, ClientDetail, StatusFilter};
+use mtls_console::pki::KeyAlgorithm;
 use mtls_console::pki::{BundleProblem, CertInfo, ChainReport, LinkCheck};
 use mtls_console::store::TruststoreVersion;
 use mtls_console::tui::action::{Action, Outcome, Overview, TaskId};
@@ -13,7 +16,6 @@ use mtls_console::tui::keymap::action_for;
 use mtls_console::tui::roster::SortKey;
 use mtls_console::tui::state::{App, AppInit, Dialog, Load, StatusKind, View};
 use mtls_console::tui::update::{Effect, IssueRequest, KeyRequest, Op, update};
-use mtls_console::pki::KeyAlgorithm;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::buffer::Buffer;
@@ -25,7 +27,12 @@ use time::macros::datetime;
 
 const NOW: OffsetDateTime = datetime!(2025-06-01 12:00 UTC);
 
-fn rec(client_id: &str, serial: &str, issued: OffsetDateTime, expiry: OffsetDateTime) -> CertRecord {
+fn rec(
+    client_id: &str,
+    serial: &str,
+    issued: OffsetDateTime,
+    expiry: OffsetDateTime,
+) -> CertRecord {
     CertRecord {
         serial: serial.into(),
         client_id: client_id.into(),
@@ -71,35 +78,98 @@ fn roster() -> Vec<CertRecord> {
     legacy.key_held = false;
     legacy.version = 0;
     vec![
-        rec("mobile-app-ios", "301182540123498120398123094812309481", datetime!(2025-05-01 09:00 UTC), datetime!(2026-05-31 09:00 UTC)),
-        rec("acme-payments", "129873409812734098712340981273409871", datetime!(2025-01-10 10:00 UTC), datetime!(2026-02-09 10:00 UTC)),
-        rec("billing-api", "220938409128340912834091283409182340", datetime!(2024-05-01 10:00 UTC), datetime!(2025-06-04 10:00 UTC)),
-        rec("checkout-web", "330938409128340912834091283409182341", datetime!(2024-05-16 10:00 UTC), datetime!(2025-06-20 10:00 UTC)),
-        rec("data-export", "440938409128340912834091283409182342", datetime!(2024-04-15 10:00 UTC), datetime!(2025-05-20 10:00 UTC)),
+        rec(
+            "mobile-app-ios",
+            "301182540123498120398123094812309481",
+            datetime!(2025-05-01 09:00 UTC),
+            datetime!(2026-05-31 09:00 UTC),
+        ),
+        rec(
+            "acme-payments",
+            "129873409812734098712340981273409871",
+            datetime!(2025-01-10 10:00 UTC),
+            datetime!(2026-02-09 10:00 UTC),
+        ),
+        rec(
+            "billing-api",
+            "220938409128340912834091283409182340",
+            datetime!(2024-05-01 10:00 UTC),
+            datetime!(2025-06-04 10:00 UTC),
+        ),
+        rec(
+            "checkout-web",
+            "330938409128340912834091283409182341",
+            datetime!(2024-05-16 10:00 UTC),
+            datetime!(2025-06-20 10:00 UTC),
+        ),
+        rec(
+            "data-export",
+            "440938409128340912834091283409182342",
+            datetime!(2024-04-15 10:00 UTC),
+            datetime!(2025-05-20 10:00 UTC),
+        ),
         revoked(
-            rec("edge-proxy", "550938409128340912834091283409182343", datetime!(2025-02-01 10:00 UTC), datetime!(2026-03-03 10:00 UTC)),
+            rec(
+                "edge-proxy",
+                "550938409128340912834091283409182343",
+                datetime!(2025-02-01 10:00 UTC),
+                datetime!(2026-03-03 10:00 UTC),
+            ),
             datetime!(2025-05-01 14:30 UTC),
             RevocationReason::KeyCompromise,
         ),
-        rec("fraud-detector", "660938409128340912834091283409182344", datetime!(2025-03-27 10:00 UTC), datetime!(2026-04-26 10:00 UTC)),
-        rec("github-ci", "770938409128340912834091283409182345", datetime!(2024-05-26 10:00 UTC), datetime!(2025-06-30 10:00 UTC)),
+        rec(
+            "fraud-detector",
+            "660938409128340912834091283409182344",
+            datetime!(2025-03-27 10:00 UTC),
+            datetime!(2026-04-26 10:00 UTC),
+        ),
+        rec(
+            "github-ci",
+            "770938409128340912834091283409182345",
+            datetime!(2024-05-26 10:00 UTC),
+            datetime!(2025-06-30 10:00 UTC),
+        ),
         revoked(
-            rec("hr-portal", "880938409128340912834091283409182346", datetime!(2024-12-01 10:00 UTC), datetime!(2025-12-31 10:00 UTC)),
+            rec(
+                "hr-portal",
+                "880938409128340912834091283409182346",
+                datetime!(2024-12-01 10:00 UTC),
+                datetime!(2025-12-31 10:00 UTC),
+            ),
             datetime!(2025-04-02 09:15 UTC),
             RevocationReason::CessationOfOperation,
         ),
-        rec("inventory-svc", "990938409128340912834091283409182347", datetime!(2024-12-02 10:00 UTC), datetime!(2026-01-01 10:00 UTC)),
+        rec(
+            "inventory-svc",
+            "990938409128340912834091283409182347",
+            datetime!(2024-12-02 10:00 UTC),
+            datetime!(2026-01-01 10:00 UTC),
+        ),
         legacy,
-        rec("partner-gateway", "110938409128340912834091283409182348", datetime!(2024-05-03 10:00 UTC), datetime!(2025-06-08 10:00 UTC)),
+        rec(
+            "partner-gateway",
+            "110938409128340912834091283409182348",
+            datetime!(2024-05-03 10:00 UTC),
+            datetime!(2025-06-08 10:00 UTC),
+        ),
     ]
 }
 
-fn cert(subject: &str, issuer: &str, not_before: OffsetDateTime, not_after: OffsetDateTime, fp: &str) -> CertInfo {
+fn cert(
+    subject: &str,
+    issuer: &str,
+    not_before: OffsetDateTime,
+    not_after: OffsetDateTime,
+    fp: &str,
+) -> CertInfo {
     let is_ca = subject != issuer || subject.contains("Root");
     CertInfo {
         subject: subject.into(),
         issuer: issuer.into(),
-        cn: subject.strip_prefix("CN=").map(|s| s.split(',').next().unwrap_or(s).to_string()),
+        cn: subject
+            .strip_prefix("CN=")
+            .map(|s| s.split(',').next().unwrap_or(s).to_string()),
         serial_decimal: "4242".into(),
         serial_hex: "10:92".into(),
         not_before,
@@ -123,11 +193,23 @@ const ROOT: &str = "CN=apigw-mtls sandbox Root CA,O=apigw-mtls";
 const INTERMEDIATE: &str = "CN=apigw-mtls sandbox Intermediate CA,O=apigw-mtls";
 
 fn root() -> CertInfo {
-    cert(ROOT, ROOT, datetime!(2023-01-01 00:00 UTC), datetime!(2033-01-01 00:00 UTC), "aa11")
+    cert(
+        ROOT,
+        ROOT,
+        datetime!(2023-01-01 00:00 UTC),
+        datetime!(2033-01-01 00:00 UTC),
+        "aa11",
+    )
 }
 
 fn intermediate() -> CertInfo {
-    cert(INTERMEDIATE, ROOT, datetime!(2023-01-01 00:00 UTC), datetime!(2028-01-01 00:00 UTC), "bb22")
+    cert(
+        INTERMEDIATE,
+        ROOT,
+        datetime!(2023-01-01 00:00 UTC),
+        datetime!(2028-01-01 00:00 UTC),
+        "bb22",
+    )
 }
 
 fn version(id: &str, at: OffsetDateTime, latest: bool) -> TruststoreVersion {
@@ -152,7 +234,11 @@ fn overview() -> Overview {
             pem: String::new(),
             certs: certs.clone(),
             problems: vec![],
-            version: Some(version("3HL4kqtJlcpXroDTDmJ.rmSpXd3dIbrHY", datetime!(2025-05-02 10:00 UTC), true)),
+            version: Some(version(
+                "3HL4kqtJlcpXroDTDmJ.rmSpXd3dIbrHY",
+                datetime!(2025-05-02 10:00 UTC),
+                true,
+            )),
         })),
         built: Ok(BundleView {
             pem: String::new(),
@@ -179,7 +265,13 @@ fn new_app(read_only: bool) -> App {
         now: NOW,
         read_only,
     });
-    update(&mut app, Action::Resize { width: 120, height: 30 });
+    update(
+        &mut app,
+        Action::Resize {
+            width: 120,
+            height: 30,
+        },
+    );
     app
 }
 
@@ -194,7 +286,13 @@ fn task(fx: &[Effect], want: impl Fn(&Op) -> bool) -> TaskId {
 }
 
 fn finish(app: &mut App, task: TaskId, outcome: Outcome) -> Vec<Effect> {
-    update(app, Action::Done { task, result: Ok(outcome) })
+    update(
+        app,
+        Action::Done {
+            task,
+            result: Ok(outcome),
+        },
+    )
 }
 
 /// An app with the roster and header loaded.
@@ -204,7 +302,11 @@ fn loaded_with(records: Vec<CertRecord>, read_only: bool) -> App {
     let roster_task = task(&fx, |op| *op == Op::LoadRoster);
     let overview_task = task(&fx, |op| *op == Op::Overview);
     finish(&mut app, roster_task, Outcome::Roster { records, now: NOW });
-    finish(&mut app, overview_task, Outcome::Overview(Box::new(overview())));
+    finish(
+        &mut app,
+        overview_task,
+        Outcome::Overview(Box::new(overview())),
+    );
     assert!(app.tasks.is_empty());
     app
 }
@@ -221,7 +323,9 @@ fn press(app: &mut App, code: KeyCode) -> Vec<Effect> {
 }
 
 fn typing(app: &mut App, text: &str) -> Vec<Effect> {
-    text.chars().flat_map(|c| press(app, KeyCode::Char(c))).collect()
+    text.chars()
+        .flat_map(|c| press(app, KeyCode::Char(c)))
+        .collect()
 }
 
 fn visible_ids(app: &App) -> Vec<String> {
@@ -243,7 +347,13 @@ fn select(app: &mut App, client_id: &str) {
 
 fn render(app: &App, w: u16, h: u16, colors: bool) -> Buffer {
     let mut app = app.clone();
-    update(&mut app, Action::Resize { width: w, height: h });
+    update(
+        &mut app,
+        Action::Resize {
+            width: w,
+            height: h,
+        },
+    );
     let mut term = Terminal::new(TestBackend::new(w, h)).unwrap();
     term.draw(|f| draw(f, &app, colors)).unwrap();
     term.backend().buffer().clone()
@@ -252,7 +362,13 @@ fn render(app: &App, w: u16, h: u16, colors: bool) -> Buffer {
 fn screen(app: &App, w: u16, h: u16) -> String {
     let mut term = Terminal::new(TestBackend::new(w, h)).unwrap();
     let mut app = app.clone();
-    update(&mut app, Action::Resize { width: w, height: h });
+    update(
+        &mut app,
+        Action::Resize {
+            width: w,
+            height: h,
+        },
+    );
     term.draw(|f| draw(f, &app, true)).unwrap();
     term.backend().to_string()
 }
@@ -287,16 +403,29 @@ fn detail_of(app: &App, client_id: &str) -> ClientDetail {
         datetime!(2024-01-05 10:00 UTC),
         datetime!(2025-02-03 10:00 UTC),
     );
-    older = revoked(older, datetime!(2025-01-10 10:05 UTC), RevocationReason::Superseded);
+    older = revoked(
+        older,
+        datetime!(2025-01-10 10:05 UTC),
+        RevocationReason::Superseded,
+    );
     older.replaced_by = Some(record.serial.clone());
     ClientDetail {
         record: record.clone(),
         info: Some(info),
         chain: Some(ChainReport {
             links: vec![
-                LinkCheck { subject: format!("CN={client_id}"), problems: vec![] },
-                LinkCheck { subject: INTERMEDIATE.into(), problems: vec![] },
-                LinkCheck { subject: ROOT.into(), problems: vec![] },
+                LinkCheck {
+                    subject: format!("CN={client_id}"),
+                    problems: vec![],
+                },
+                LinkCheck {
+                    subject: INTERMEDIATE.into(),
+                    problems: vec![],
+                },
+                LinkCheck {
+                    subject: ROOT.into(),
+                    problems: vec![],
+                },
             ],
             ok: true,
         }),
@@ -319,7 +448,10 @@ fn filter_narrows_rows_and_esc_clears_it() {
     press(&mut app, KeyCode::Backspace);
     press(&mut app, KeyCode::Backspace);
     typing(&mut app, "-p");
-    assert_eq!(visible_ids(&app), ["acme-payments", "edge-proxy", "hr-portal"]);
+    assert_eq!(
+        visible_ids(&app),
+        ["acme-payments", "edge-proxy", "hr-portal"]
+    );
     press(&mut app, KeyCode::Esc);
     assert!(!app.filtering);
     assert_eq!(app.roster.filter, "");
@@ -348,14 +480,21 @@ fn sort_cycles_through_the_four_orders() {
     assert_eq!(visible_ids(&app)[0], "acme-payments");
     press(&mut app, KeyCode::Char('s'));
     assert_eq!(app.roster.data.sort_key(), SortKey::Expiry);
-    assert_eq!(visible_ids(&app)[..3], ["data-export", "billing-api", "partner-gateway"]);
+    assert_eq!(
+        visible_ids(&app)[..3],
+        ["data-export", "billing-api", "partner-gateway"]
+    );
     press(&mut app, KeyCode::Char('s'));
     assert_eq!(app.roster.data.sort_key(), SortKey::Issued);
     assert_eq!(visible_ids(&app)[0], "mobile-app-ios");
     press(&mut app, KeyCode::Char('s'));
     assert_eq!(app.roster.data.sort_key(), SortKey::Status);
     assert_eq!(visible_ids(&app)[0], "data-export", "expired first");
-    assert_eq!(visible_ids(&app)[10..], ["hr-portal", "edge-proxy"], "revoked last");
+    assert_eq!(
+        visible_ids(&app)[10..],
+        ["hr-portal", "edge-proxy"],
+        "revoked last"
+    );
     press(&mut app, KeyCode::Char('s'));
     assert_eq!(app.roster.data.sort_key(), SortKey::ClientId);
 }
@@ -379,12 +518,22 @@ fn status_filter_cycles_all_active_expiring_revoked() {
     press(&mut app, KeyCode::Char('f'));
     assert_eq!(app.roster.data.status_filter(), StatusFilter::Active);
     assert_eq!(states(&app).len(), 9);
-    assert!(states(&app).iter().all(|s| matches!(s, ClientState::Active | ClientState::Expiring)));
+    assert!(
+        states(&app)
+            .iter()
+            .all(|s| matches!(s, ClientState::Active | ClientState::Expiring))
+    );
     press(&mut app, KeyCode::Char('f'));
     assert_eq!(app.roster.data.status_filter(), StatusFilter::Expiring);
     assert_eq!(
         visible_ids(&app),
-        ["billing-api", "checkout-web", "data-export", "github-ci", "partner-gateway"]
+        [
+            "billing-api",
+            "checkout-web",
+            "data-export",
+            "github-ci",
+            "partner-gateway"
+        ]
     );
     press(&mut app, KeyCode::Char('f'));
     assert_eq!(visible_ids(&app), ["edge-proxy", "hr-portal"]);
@@ -402,7 +551,13 @@ fn status_filter_and_text_filter_combine() {
     typing(&mut app, "-");
     assert_eq!(
         visible_ids(&app),
-        ["billing-api", "checkout-web", "data-export", "github-ci", "partner-gateway"]
+        [
+            "billing-api",
+            "checkout-web",
+            "data-export",
+            "github-ci",
+            "partner-gateway"
+        ]
     );
     typing(&mut app, "w");
     assert_eq!(visible_ids(&app), ["checkout-web"]);
@@ -448,9 +603,17 @@ fn scrolling_100k_rows_with_g_and_shift_g() {
 fn resize_keeps_the_selection_on_screen() {
     let mut app = loaded();
     press(&mut app, KeyCode::Char('G'));
-    update(&mut app, Action::Resize { width: 80, height: 12 });
+    update(
+        &mut app,
+        Action::Resize {
+            width: 80,
+            height: 12,
+        },
+    );
     let vp = app.roster_viewport();
-    assert!(app.roster.selected >= app.roster.offset && app.roster.selected < app.roster.offset + vp);
+    assert!(
+        app.roster.selected >= app.roster.offset && app.roster.selected < app.roster.offset + vp
+    );
 }
 
 // ---------------------------------------------------------------- update: changes
@@ -466,8 +629,14 @@ fn revoke_refuses_a_mistyped_client_id_and_revokes_on_an_exact_match() {
     let fx = typing(&mut app, "partner-gatewy");
     assert!(fx.is_empty());
     let fx = press(&mut app, KeyCode::Enter);
-    assert!(fx.is_empty(), "a mistyped client_id revokes nothing: {fx:?}");
-    assert!(matches!(app.dialog, Some(Dialog::Revoke(_))), "the dialog stays open");
+    assert!(
+        fx.is_empty(),
+        "a mistyped client_id revokes nothing: {fx:?}"
+    );
+    assert!(
+        matches!(app.dialog, Some(Dialog::Revoke(_))),
+        "the dialog stays open"
+    );
     let status = app.status.clone().unwrap();
     assert_eq!(status.kind, StatusKind::Warn);
     assert!(status.text.contains("does not match"), "{}", status.text);
@@ -490,14 +659,36 @@ fn revoke_refuses_a_mistyped_client_id_and_revokes_on_an_exact_match() {
     });
     assert_eq!(fx.len(), 1);
     // The row shows revoked as soon as ops answers.
-    let mut done = app.roster.data.records().iter().find(|r| r.client_id == "partner-gateway").unwrap().clone();
+    let mut done = app
+        .roster
+        .data
+        .records()
+        .iter()
+        .find(|r| r.client_id == "partner-gateway")
+        .unwrap()
+        .clone();
     done = revoked(done, NOW, RevocationReason::KeyCompromise);
-    let fx = finish(&mut app, t, Outcome::Revoked(done));
+    let fx = finish(&mut app, t, Outcome::Revoked(Box::new(done)));
     assert!(app.dialog.is_none());
     assert_eq!(selected_id(&app), "partner-gateway");
-    assert_eq!(app.roster.data.row(app.roster.selected).unwrap().1, ClientState::Revoked);
-    assert!(app.status.as_ref().unwrap().text.contains("revoked partner-gateway"));
-    assert!(fx.iter().any(|e| matches!(e, Effect::Run { op: Op::Overview, .. })));
+    assert_eq!(
+        app.roster.data.row(app.roster.selected).unwrap().1,
+        ClientState::Revoked
+    );
+    assert!(
+        app.status
+            .as_ref()
+            .unwrap()
+            .text
+            .contains("revoked partner-gateway")
+    );
+    assert!(fx.iter().any(|e| matches!(
+        e,
+        Effect::Run {
+            op: Op::Overview,
+            ..
+        }
+    )));
 }
 
 #[test]
@@ -517,8 +708,15 @@ fn read_only_refuses_every_mutating_key_with_a_message() {
         let fx = press(&mut app, KeyCode::Char(key));
         assert!(fx.is_empty());
         assert!(app.dialog.is_none(), "{key} opened a dialog");
-        let status = app.status.clone().unwrap_or_else(|| panic!("{key}: no message"));
-        assert!(status.text.starts_with("read-only:"), "{key}: {}", status.text);
+        let status = app
+            .status
+            .clone()
+            .unwrap_or_else(|| panic!("{key}: no message"));
+        assert!(
+            status.text.starts_with("read-only:"),
+            "{key}: {}",
+            status.text
+        );
         assert!(status.text.contains("--read-only"), "{}", status.text);
     }
     press(&mut app, KeyCode::Char('t'));
@@ -530,7 +728,10 @@ fn read_only_refuses_every_mutating_key_with_a_message() {
 #[test]
 fn an_environment_marked_read_only_is_read_only_too() {
     let mut app = App::new(AppInit {
-        env: EnvConfig { read_only: true, ..env() },
+        env: EnvConfig {
+            read_only: true,
+            ..env()
+        },
         env_names: vec![],
         backend: "local".into(),
         operator: "alice".into(),
@@ -564,7 +765,11 @@ fn q_quits_but_esc_first_closes_a_dialog() {
 fn ctrl_c_quits_from_anywhere() {
     let mut app = loaded();
     press(&mut app, KeyCode::Char('i'));
-    let a = action_for(&app, KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL)).unwrap();
+    let a = action_for(
+        &app,
+        KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL),
+    )
+    .unwrap();
     update(&mut app, a);
     assert!(app.quit);
 }
@@ -574,15 +779,23 @@ fn issue_form_validates_as_you_type_and_issues_after_preview() {
     let mut app = loaded();
     press(&mut app, KeyCode::Char('i'));
     typing(&mut app, "new client");
-    let Some(Dialog::Issue(f)) = &app.dialog else { panic!() };
+    let Some(Dialog::Issue(f)) = &app.dialog else {
+        panic!()
+    };
     assert_eq!(f.cn, "new client", "CN follows the client_id");
     // Enter walks the fields, then refuses the invalid name.
     for _ in 0..4 {
         press(&mut app, KeyCode::Enter);
     }
-    let Some(Dialog::Issue(f)) = &app.dialog else { panic!() };
+    let Some(Dialog::Issue(f)) = &app.dialog else {
+        panic!()
+    };
     assert_eq!(f.focus, mtls_console::tui::state::IssueField::Name);
-    assert!(app.status.as_ref().unwrap().text.contains("a space"), "{:?}", app.status);
+    assert!(
+        app.status.as_ref().unwrap().text.contains("a space"),
+        "{:?}",
+        app.status
+    );
     for _ in 0..7 {
         press(&mut app, KeyCode::Backspace);
     }
@@ -596,7 +809,9 @@ fn issue_form_validates_as_you_type_and_issues_after_preview() {
     press(&mut app, KeyCode::Tab);
     press(&mut app, KeyCode::Right); // ecdsa-p384
     press(&mut app, KeyCode::Enter);
-    let Some(Dialog::Issue(f)) = &app.dialog else { panic!() };
+    let Some(Dialog::Issue(f)) = &app.dialog else {
+        panic!()
+    };
     assert_eq!(f.days, "90", "only digits are taken");
     assert_eq!(f.step, mtls_console::tui::state::IssueStep::Preview);
     let fx = press(&mut app, KeyCode::Enter);
@@ -620,8 +835,16 @@ fn issue_form_refuses_a_cn_that_differs_from_the_client_id() {
     press(&mut app, KeyCode::Enter);
     press(&mut app, KeyCode::Enter);
     press(&mut app, KeyCode::Enter);
-    assert!(app.status.as_ref().unwrap().text.contains("CN must equal the client_id"));
-    let Some(Dialog::Issue(f)) = &app.dialog else { panic!() };
+    assert!(
+        app.status
+            .as_ref()
+            .unwrap()
+            .text
+            .contains("CN must equal the client_id")
+    );
+    let Some(Dialog::Issue(f)) = &app.dialog else {
+        panic!()
+    };
     assert_eq!(f.step, mtls_console::tui::state::IssueStep::Edit);
 }
 
@@ -636,14 +859,32 @@ fn a_successful_issue_adds_the_row_and_offers_export() {
     let fx = app.tasks.clone();
     let t = fx.iter().find(|t| matches!(t.op, Op::Issue(_))).unwrap().id;
     let record = rec("zeta", "12345", NOW, NOW + time::Duration::days(395));
-    let info = cert("CN=zeta", INTERMEDIATE, NOW, NOW + time::Duration::days(395), "cc");
-    finish(&mut app, t, Outcome::Issued { record, info: Box::new(info) });
+    let info = cert(
+        "CN=zeta",
+        INTERMEDIATE,
+        NOW,
+        NOW + time::Duration::days(395),
+        "cc",
+    );
+    finish(
+        &mut app,
+        t,
+        Outcome::Issued {
+            record: Box::new(record),
+            info: Box::new(info),
+        },
+    );
     assert_eq!(app.roster.data.len(), 13);
     assert_eq!(selected_id(&app), "zeta");
-    let Some(Dialog::Export(x)) = &app.dialog else { panic!("no export offer") };
+    let Some(Dialog::Export(x)) = &app.dialog else {
+        panic!("no export offer")
+    };
     assert_eq!(x.dir, "./zeta");
     let fx = press(&mut app, KeyCode::Enter);
-    task(&fx, |op| matches!(op, Op::Export { client_id, passphrase: None, .. } if client_id == "zeta"));
+    task(
+        &fx,
+        |op| matches!(op, Op::Export { client_id, passphrase: None, .. } if client_id == "zeta"),
+    );
 }
 
 #[test]
@@ -653,7 +894,10 @@ fn reissue_confirms_before_running() {
     press(&mut app, KeyCode::Char('r'));
     press(&mut app, KeyCode::Char('j')); // grace
     press(&mut app, KeyCode::Right); // 24h -> 7d
-    assert!(press(&mut app, KeyCode::Enter).is_empty(), "first Enter shows the summary");
+    assert!(
+        press(&mut app, KeyCode::Enter).is_empty(),
+        "first Enter shows the summary"
+    );
     let fx = press(&mut app, KeyCode::Enter);
     task(&fx, |op| {
         *op == Op::Reissue {
@@ -670,8 +914,17 @@ fn errors_are_shown_in_full_and_dismissed_with_esc() {
     let fx = press(&mut app, KeyCode::Char('R'));
     let t = task(&fx, |op| *op == Op::LoadRoster);
     let long = "AccessDenied: User arn:aws:sts::123456789012:assumed-role/ReadOnly/bob is not authorized to perform: dynamodb:Scan on resource: arn:aws:dynamodb:eu-west-2:123456789012:table/mtls-clients-metadata";
-    update(&mut app, Action::Done { task: t, result: Err(long.into()) });
-    assert_eq!(app.error.as_deref(), Some(format!("loading roster failed: {long}").as_str()));
+    update(
+        &mut app,
+        Action::Done {
+            task: t,
+            result: Err(long.into()),
+        },
+    );
+    assert_eq!(
+        app.error.as_deref(),
+        Some(format!("loading roster failed: {long}").as_str())
+    );
     assert_eq!(app.roster.data.len(), 12, "the old rows stay");
     press(&mut app, KeyCode::Char('q'));
     assert!(!app.quit, "the error popup takes the key first");
@@ -692,12 +945,29 @@ fn cancel_aborts_work_in_flight_and_ignores_late_results() {
     assert_eq!(fx, vec![Effect::Abort(t)]);
     assert!(!app.busy());
     let text = app.status.clone().unwrap().text;
-    assert!(text.starts_with("cancelled: revoking billing-api"), "{text}");
+    assert!(
+        text.starts_with("cancelled: revoking billing-api"),
+        "{text}"
+    );
     assert!(text.contains("may already have been applied"), "{text}");
-    let r = revoked(rec("billing-api", "1", NOW, NOW), NOW, RevocationReason::Unspecified);
-    finish(&mut app, t, Outcome::Revoked(r));
-    let row = app.roster.data.records().iter().find(|r| r.client_id == "billing-api").unwrap();
-    assert_eq!(row.status, CertStatus::Active, "a cancelled task's result is dropped");
+    let r = revoked(
+        rec("billing-api", "1", NOW, NOW),
+        NOW,
+        RevocationReason::Unspecified,
+    );
+    finish(&mut app, t, Outcome::Revoked(Box::new(r)));
+    let row = app
+        .roster
+        .data
+        .records()
+        .iter()
+        .find(|r| r.client_id == "billing-api")
+        .unwrap();
+    assert_eq!(
+        row.status,
+        CertStatus::Active,
+        "a cancelled task's result is dropped"
+    );
 }
 
 #[test]
@@ -707,7 +977,10 @@ fn a_new_load_replaces_the_one_in_flight() {
     let t1 = task(&first, |op| *op == Op::LoadRoster);
     let second = press(&mut app, KeyCode::Char('R'));
     assert!(second.contains(&Effect::Abort(t1)));
-    assert_eq!(app.tasks.iter().filter(|t| t.op == Op::LoadRoster).count(), 1);
+    assert_eq!(
+        app.tasks.iter().filter(|t| t.op == Op::LoadRoster).count(),
+        1
+    );
 }
 
 #[test]
@@ -732,7 +1005,10 @@ fn switching_environment_opens_the_picked_one() {
     let fx = press(&mut app, KeyCode::Enter);
     let t = task(&fx, |op| *op == Op::SwitchEnv("production".into()));
     let sw = mtls_console::tui::action::EnvSwitch {
-        env: EnvConfig { name: "production".into(), ..EnvConfig::default() },
+        env: EnvConfig {
+            name: "production".into(),
+            ..EnvConfig::default()
+        },
         description: "aws 210987654321 eu-west-1".into(),
         operator: "bob".into(),
         now: NOW,
@@ -748,9 +1024,24 @@ fn switching_environment_opens_the_picked_one() {
 fn onboarding_offers_bootstrap_and_demo_data() {
     let mut app = new_app(false);
     let fx = update(&mut app, Action::Start);
-    finish(&mut app, task(&fx, |o| *o == Op::LoadRoster), Outcome::Roster { records: vec![], now: NOW });
-    let none = Overview { ca: Ok(None), published: Ok(None), built: Err("no CA".into()) };
-    finish(&mut app, task(&fx, |o| *o == Op::Overview), Outcome::Overview(Box::new(none)));
+    finish(
+        &mut app,
+        task(&fx, |o| *o == Op::LoadRoster),
+        Outcome::Roster {
+            records: vec![],
+            now: NOW,
+        },
+    );
+    let none = Overview {
+        ca: Ok(None),
+        published: Ok(None),
+        built: Err("no CA".into()),
+    };
+    finish(
+        &mut app,
+        task(&fx, |o| *o == Op::Overview),
+        Outcome::Overview(Box::new(none)),
+    );
     assert!(app.onboarding());
     press(&mut app, KeyCode::Char('d'));
     let fx = press(&mut app, KeyCode::Char('y'));
@@ -786,12 +1077,54 @@ fn audit_records() -> Vec<AuditRecord> {
         detail: detail.into(),
     };
     vec![
-        r(5, "alice", "revoke", "edge-proxy", AuditOutcome::Ok, "reason keyCompromise, serial 5509…"),
-        r(30, "bob", "revoke", "hr-portal", AuditOutcome::Conflict, "item changed since it was read (version 3)"),
-        r(60, "alice", "issue", "mobile-app-ios", AuditOutcome::Ok, "serial 3011…, ecdsa-p256, 395 days"),
-        r(120, "alice", "truststore.publish", "truststore.pem", AuditOutcome::Ok, "version 3HL4kqtJlcpX"),
-        r(600, "carol", "export", "acme-payments", AuditOutcome::Ok, "cert, chain, key, p12 to ./acme-payments"),
-        r(900, "bob", "issue", "bad id", AuditOutcome::Failed, "' ' is not allowed in a client_id"),
+        r(
+            5,
+            "alice",
+            "revoke",
+            "edge-proxy",
+            AuditOutcome::Ok,
+            "reason keyCompromise, serial 5509…",
+        ),
+        r(
+            30,
+            "bob",
+            "revoke",
+            "hr-portal",
+            AuditOutcome::Conflict,
+            "item changed since it was read (version 3)",
+        ),
+        r(
+            60,
+            "alice",
+            "issue",
+            "mobile-app-ios",
+            AuditOutcome::Ok,
+            "serial 3011…, ecdsa-p256, 395 days",
+        ),
+        r(
+            120,
+            "alice",
+            "truststore.publish",
+            "truststore.pem",
+            AuditOutcome::Ok,
+            "version 3HL4kqtJlcpX",
+        ),
+        r(
+            600,
+            "carol",
+            "export",
+            "acme-payments",
+            AuditOutcome::Ok,
+            "cert, chain, key, p12 to ./acme-payments",
+        ),
+        r(
+            900,
+            "bob",
+            "issue",
+            "bad id",
+            AuditOutcome::Failed,
+            "' ' is not allowed in a client_id",
+        ),
     ]
 }
 
@@ -827,7 +1160,11 @@ fn snapshot_detail_with_chain() {
     select(&mut app, "acme-payments");
     let fx = press(&mut app, KeyCode::Enter);
     let d = detail_of(&app, "acme-payments");
-    finish(&mut app, task(&fx, |o| matches!(o, Op::Detail(_))), Outcome::Detail(Box::new(d)));
+    finish(
+        &mut app,
+        task(&fx, |o| matches!(o, Op::Detail(_))),
+        Outcome::Detail(Box::new(d)),
+    );
     insta::assert_snapshot!(screen(&app, 100, 36));
 }
 
@@ -904,13 +1241,29 @@ fn snapshot_truststore_view() {
             fatal: false,
         }];
     }
-    finish(&mut app, task(&fx, |o| *o == Op::Overview), Outcome::Overview(Box::new(o)));
+    finish(
+        &mut app,
+        task(&fx, |o| *o == Op::Overview),
+        Outcome::Overview(Box::new(o)),
+    );
     let history = vec![
-        version("3HL4kqtJlcpXroDTDmJ.rmSpXd3dIbrHY", datetime!(2025-05-02 10:00 UTC), true),
-        version("Qm3aT0Ldp2kX9c0HqZ9X5aD6yHk1n4rB", datetime!(2024-11-20 16:45 UTC), false),
+        version(
+            "3HL4kqtJlcpXroDTDmJ.rmSpXd3dIbrHY",
+            datetime!(2025-05-02 10:00 UTC),
+            true,
+        ),
+        version(
+            "Qm3aT0Ldp2kX9c0HqZ9X5aD6yHk1n4rB",
+            datetime!(2024-11-20 16:45 UTC),
+            false,
+        ),
         version("null", datetime!(2023-01-02 09:00 UTC), false),
     ];
-    finish(&mut app, task(&fx, |o| *o == Op::TruststoreHistory), Outcome::TruststoreHistory(history));
+    finish(
+        &mut app,
+        task(&fx, |o| *o == Op::TruststoreHistory),
+        Outcome::TruststoreHistory(history),
+    );
     press(&mut app, KeyCode::Char('j'));
     insta::assert_snapshot!(screen(&app, 110, 30));
 }
@@ -919,14 +1272,25 @@ fn snapshot_truststore_view() {
 fn snapshot_truststore_rollback_confirmation() {
     let mut app = loaded();
     let fx = press(&mut app, KeyCode::Char('t'));
-    finish(&mut app, task(&fx, |o| *o == Op::Overview), Outcome::Overview(Box::new(overview())));
+    finish(
+        &mut app,
+        task(&fx, |o| *o == Op::Overview),
+        Outcome::Overview(Box::new(overview())),
+    );
     let history = vec![
         version("v2", datetime!(2025-05-02 10:00 UTC), true),
         version("v1", datetime!(2024-11-20 16:45 UTC), false),
     ];
-    finish(&mut app, task(&fx, |o| *o == Op::TruststoreHistory), Outcome::TruststoreHistory(history));
+    finish(
+        &mut app,
+        task(&fx, |o| *o == Op::TruststoreHistory),
+        Outcome::TruststoreHistory(history),
+    );
     press(&mut app, KeyCode::Char('b'));
-    assert!(app.dialog.is_none(), "the current version cannot be rolled back to");
+    assert!(
+        app.dialog.is_none(),
+        "the current version cannot be rolled back to"
+    );
     press(&mut app, KeyCode::Char('j'));
     press(&mut app, KeyCode::Char('b'));
     let screen = screen(&app, 100, 24);
@@ -939,7 +1303,11 @@ fn snapshot_truststore_rollback_confirmation() {
 fn snapshot_audit_view() {
     let mut app = loaded();
     let fx = press(&mut app, KeyCode::Char('a'));
-    finish(&mut app, task(&fx, |o| matches!(o, Op::Audit(_))), Outcome::Audit(audit_records()));
+    finish(
+        &mut app,
+        task(&fx, |o| matches!(o, Op::Audit(_))),
+        Outcome::Audit(audit_records()),
+    );
     press(&mut app, KeyCode::Char('j'));
     insta::assert_snapshot!(screen(&app, 120, 20));
 }
@@ -948,9 +1316,24 @@ fn snapshot_audit_view() {
 fn snapshot_onboarding() {
     let mut app = new_app(false);
     let fx = update(&mut app, Action::Start);
-    finish(&mut app, task(&fx, |o| *o == Op::LoadRoster), Outcome::Roster { records: vec![], now: NOW });
-    let none = Overview { ca: Ok(None), published: Ok(None), built: Err("no CA".into()) };
-    finish(&mut app, task(&fx, |o| *o == Op::Overview), Outcome::Overview(Box::new(none)));
+    finish(
+        &mut app,
+        task(&fx, |o| *o == Op::LoadRoster),
+        Outcome::Roster {
+            records: vec![],
+            now: NOW,
+        },
+    );
+    let none = Overview {
+        ca: Ok(None),
+        published: Ok(None),
+        built: Err("no CA".into()),
+    };
+    finish(
+        &mut app,
+        task(&fx, |o| *o == Op::Overview),
+        Outcome::Overview(Box::new(none)),
+    );
     insta::assert_snapshot!(screen(&app, 80, 24));
 }
 
@@ -986,7 +1369,9 @@ fn snapshot_too_small() {
 /// The row of the buffer holding `text`, and the x where it starts.
 fn find(buf: &Buffer, text: &str) -> (u16, u16) {
     for y in 0..buf.area.height {
-        let line: String = (0..buf.area.width).map(|x| buf[(x, y)].symbol().to_string()).collect();
+        let line: String = (0..buf.area.width)
+            .map(|x| buf[(x, y)].symbol().to_string())
+            .collect();
         if let Some(byte) = line.find(text) {
             return (line[..byte].chars().count() as u16, y);
         }
@@ -1010,7 +1395,11 @@ fn expired_rows_are_red_with_colours_and_bold_without() {
     let (x, y) = find(&without, "edge-proxy");
     assert!(without[(x, y)].modifier.contains(Modifier::DIM));
     for cell in without.content() {
-        assert_eq!((cell.fg, cell.bg), (Color::Reset, Color::Reset), "a colour without colours");
+        assert_eq!(
+            (cell.fg, cell.bg),
+            (Color::Reset, Color::Reset),
+            "a colour without colours"
+        );
     }
 }
 
@@ -1020,7 +1409,11 @@ fn no_screen_uses_colour_when_colours_are_off() {
     for key in ['?', 't'] {
         press(&mut app, KeyCode::Char(key));
         let buf = render(&app, 100, 30, false);
-        assert!(buf.content().iter().all(|c| c.fg == Color::Reset && c.bg == Color::Reset));
+        assert!(
+            buf.content()
+                .iter()
+                .all(|c| c.fg == Color::Reset && c.bg == Color::Reset)
+        );
         press(&mut app, KeyCode::Esc);
     }
 }
