@@ -32,7 +32,8 @@ use crate::pki::{KeyAlgorithm, Subject};
 use crate::store::StoreError;
 
 tokio::task_local! {
-    /// Set while an operation runs: its panics become errors, not a torn-down terminal.
+    /// Set while an operation runs, so a panic in it is known not to be the UI's even on a
+    /// current-thread runtime.
     static IN_OPERATION: ();
 }
 
@@ -44,7 +45,8 @@ enum Msg {
     Switched(Box<Ctx>, Action),
 }
 
-/// Runs the console until the operator quits.
+/// Runs the console until the operator quits. Await it from the runtime's `block_on` (as the
+/// CLI does), not from a spawned task: the panic hook knows the UI by its thread.
 pub async fn run(config: Config, env: EnvConfig, ctx: Ctx, read_only: bool) -> Result<()> {
     let colors = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let mut app = App::new(AppInit {
@@ -111,7 +113,8 @@ fn io_error(e: std::io::Error) -> Error {
 type PanicHook = Arc<dyn Fn(&PanicHookInfo<'_>) + Send + Sync + 'static>;
 
 /// Owns the terminal in raw mode on the alternate screen; puts it back on drop and on a
-/// panic of the UI (panics inside operations are turned into errors instead).
+/// panic of the UI. Panics elsewhere (operations, their blocking threads) are logged, not
+/// printed over the screen: the operation's task turns them into an error the UI shows.
 struct TerminalGuard {
     terminal: Terminal<CrosstermBackend<Stdout>>,
     previous_hook: PanicHook,
@@ -121,9 +124,12 @@ impl TerminalGuard {
     fn enter() -> Result<Self> {
         let previous_hook: PanicHook = Arc::from(std::panic::take_hook());
         let chained = previous_hook.clone();
+        let ui_thread = std::thread::current().id();
         std::panic::set_hook(Box::new(move |info| {
-            if IN_OPERATION.try_with(|_| ()).is_ok() {
-                tracing::error!("operation panicked: {info}");
+            let in_ui =
+                std::thread::current().id() == ui_thread && IN_OPERATION.try_with(|_| ()).is_err();
+            if !in_ui {
+                tracing::error!("panic outside the UI: {info}");
                 return;
             }
             restore_terminal();
