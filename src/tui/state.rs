@@ -18,8 +18,9 @@ use crate::store::TruststoreVersion;
 /// Rows of the screen that are not roster rows: header (2), summary (1), table header (1),
 /// status line (1), footer (1).
 pub const ROSTER_CHROME_ROWS: u16 = 6;
-/// Rows of the audit view that are not audit rows: the roster chrome plus the filter line.
-pub const AUDIT_CHROME_ROWS: u16 = 7;
+/// Rows of the audit view that are not audit rows: header (2), summary and filter (2), table
+/// header (1), the selected record's detail (2), status line (1), footer (1).
+pub const AUDIT_CHROME_ROWS: u16 = 9;
 /// How many audit records the audit view loads.
 pub const AUDIT_LIMIT: usize = 500;
 /// Grace periods offered when re-issuing, in hours (0: revoke the old cert at once).

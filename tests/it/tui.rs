@@ -1417,3 +1417,39 @@ fn no_screen_uses_colour_when_colours_are_off() {
         press(&mut app, KeyCode::Esc);
     }
 }
+
+#[test]
+fn audit_paging_matches_the_rows_drawn() {
+    let mut app = loaded();
+    let fx = press(&mut app, KeyCode::Char('a'));
+    let records: Vec<AuditRecord> = (0..50)
+        .map(|i| AuditRecord {
+            id: format!("{i}"),
+            at: NOW - time::Duration::minutes(i),
+            operator: "alice".into(),
+            action: "issue".into(),
+            target: format!("target-{i:02}"),
+            outcome: AuditOutcome::Ok,
+            detail: String::new(),
+        })
+        .collect();
+    finish(
+        &mut app,
+        task(&fx, |o| matches!(o, Op::Audit(_))),
+        Outcome::Audit(records),
+    );
+    update(
+        &mut app,
+        Action::Resize {
+            width: 100,
+            height: 20,
+        },
+    );
+    let vp = app.audit_viewport();
+    press(&mut app, KeyCode::Char('G'));
+    assert_eq!(app.audit.offset, 50 - vp);
+    let text = screen(&app, 100, 20);
+    assert!(text.contains(&format!("target-{:02}", 50 - vp)), "{text}");
+    assert!(!text.contains(&format!("target-{:02} ", 49 - vp)), "{text}");
+    assert!(text.contains("target-49"), "{text}");
+}
