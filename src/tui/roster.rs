@@ -110,15 +110,12 @@ pub struct Roster {
 }
 
 impl Roster {
-    pub fn new(records: Vec<CertRecord>, now: OffsetDateTime, expiring_days: i64) -> Self {
-        let mut r = Roster {
-            records,
-            expiring_days,
-            now: Some(now),
-            ..Roster::default()
-        };
-        r.rebuild();
-        r
+    /// Replaces the rows, keeping the sort and both filters; computes everything once.
+    pub fn reload(&mut self, records: Vec<CertRecord>, now: OffsetDateTime, expiring_days: i64) {
+        self.records = records;
+        self.now = Some(now);
+        self.expiring_days = expiring_days;
+        self.rebuild();
     }
 
     pub fn len(&self) -> usize {
@@ -319,7 +316,8 @@ mod tests {
     }
 
     fn sample() -> Roster {
-        Roster::new(
+        let mut r = Roster::default();
+        r.reload(
             vec![
                 rec("Zulu", "Zulu", "111", 200, CertStatus::Active),
                 rec("alpha", "Alpha-CN", "222", 10, CertStatus::Active),
@@ -328,7 +326,8 @@ mod tests {
             ],
             NOW,
             30,
-        )
+        );
+        r
     }
 
     fn ids(r: &Roster) -> Vec<&str> {

@@ -395,13 +395,8 @@ impl App {
     /// Replaces the roster with freshly listed records (keeps filter and sort).
     pub fn set_roster(&mut self, records: Vec<CertRecord>, now: OffsetDateTime) {
         self.now = now;
-        let sort = self.roster.data.sort_key();
-        let status = self.roster.data.status_filter();
-        let mut data = Roster::new(records, now, i64::from(self.env.expiring_days));
-        data.set_sort(sort);
-        data.set_status_filter(status);
-        data.set_filter(&self.roster.filter);
-        self.roster.data = data;
+        let expiring_days = i64::from(self.env.expiring_days);
+        self.roster.data.reload(records, now, expiring_days);
         self.roster.load = Load::Ready(());
     }
 
