@@ -428,7 +428,9 @@ async fn run_op(ctx: &Ctx, config: &Config, op: Op) -> Result<(Outcome, Option<C
         Op::Demo => Outcome::Demo(ops::demo(ctx).await.map_err(msg)?),
         Op::SwitchEnv(name) => {
             let env = config.env(Some(&name)).map_err(msg)?;
-            let new = Ctx::open(env.clone()).await.map_err(msg)?;
+            let mut new = Ctx::open(env.clone()).await.map_err(msg)?;
+            // A fixed clock (tests, demos) carries over to the new environment.
+            new.clock = ctx.clock;
             let switch = EnvSwitch {
                 env,
                 description: new.backend.description.clone(),
