@@ -281,3 +281,59 @@ pub async fn init_infra(env: &EnvConfig) -> Result<Vec<String>> {
         create_bucket(&c, &bucket).await?,
     ])
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+
+    #[test]
+    fn the_table_definition_asset_is_what_init_infra_creates() {
+        let asset: Value =
+            serde_json::from_str(include_str!("../../../assets/table-definition.json")).unwrap();
+        assert_eq!(asset, table_definition("mtls-clients-metadata"));
+    }
+
+    fn actions(policy: &str) -> BTreeSet<String> {
+        let v: Value = serde_json::from_str(policy).unwrap();
+        assert_eq!(v["Version"], "2012-10-17");
+        let mut out = BTreeSet::new();
+        for st in v["Statement"].as_array().unwrap() {
+            assert_eq!(st["Effect"], "Allow");
+            for a in st["Action"].as_array().unwrap() {
+                out.insert(a.as_str().unwrap().to_string());
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn the_iam_policies_grow_by_role() {
+        let officer = actions(include_str!("../../../assets/iam-policy-officer.json"));
+        let operator = actions(include_str!("../../../assets/iam-policy-operator.json"));
+        let admin = actions(include_str!("../../../assets/iam-policy-ca-admin.json"));
+        assert!(officer.is_subset(&operator) && operator.is_subset(&admin));
+        assert!(
+            officer
+                .iter()
+                .all(|a| !a.contains("Put") && !a.contains("Create")),
+            "{officer:?}"
+        );
+        for a in [
+            "dynamodb:PutItem",
+            "ssm:PutParameter",
+            "s3:PutObject",
+            "apigateway:PATCH",
+        ] {
+            assert!(operator.contains(a), "{a}");
+        }
+        for a in [
+            "dynamodb:CreateTable",
+            "dynamodb:UpdateTimeToLive",
+            "s3:CreateBucket",
+        ] {
+            assert!(admin.contains(a) && !operator.contains(a), "{a}");
+        }
+    }
+}
