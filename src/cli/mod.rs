@@ -1,1 +1,603 @@
-//! The command-line interface (clap): parse, build the context, dispatch to `ops`.
+//! The command-line interface (clap): parse, build the context, dispatch to `ops`, print.
+
+mod output;
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::config::{BackendKind, Config, EnvConfig};
+use crate::error::{Error, Result};
+use crate::model::RevocationReason;
+use crate::ops::{self, CaInitOptions, Ctx, IssueOptions, KeyChoice, ReissueOptions, StatusFilter};
+use crate::pki::{KeyAlgorithm, Subject};
+
+/// Exit code of `verify` when the cert would be denied.
+pub const EXIT_DENY: i32 = 10;
+/// Exit code of `doctor` when a check failed.
+pub const EXIT_DOCTOR_FAIL: i32 = 9;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "mtls-console",
+    version,
+    about = "Console for the private PKI behind an API Gateway that enforces mutual TLS",
+    long_about = "Runs the client-certificate PKI of an API Gateway mTLS deployment: issue, revoke, \
+re-issue and export client certificates, publish the truststore, verify what the gateway and the \
+authorizer will do. With no subcommand it opens the interactive console."
+)]
+pub struct Cli {
+    /// Environment to operate (a name under [environments] in the config; `local` always exists).
+    #[arg(long, global = true, env = "MTLS_CONSOLE_ENV")]
+    pub env: Option<String>,
+    /// Config file (default: $XDG_CONFIG_HOME/mtls-console/config.toml).
+    #[arg(long, global = true, env = "MTLS_CONSOLE_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Print machine-readable JSON.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Answer yes to every confirmation (needed when not on a terminal).
+    #[arg(long, short = 'y', global = true)]
+    pub yes: bool,
+    /// Refuse every change.
+    #[arg(long, global = true)]
+    pub read_only: bool,
+    /// AWS profile (overrides the environment's).
+    #[arg(long, global = true)]
+    pub profile: Option<String>,
+    /// AWS region (overrides the environment's).
+    #[arg(long, global = true)]
+    pub region: Option<String>,
+    /// AWS endpoint URL, e.g. an emulator (overrides the environment's).
+    #[arg(long, global = true)]
+    pub endpoint_url: Option<String>,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// The certificate authority: create it, show it.
+    #[command(subcommand)]
+    Ca(CaCommand),
+    /// Issue a client certificate (or many with --from).
+    Issue(IssueArgs),
+    /// List clients (one row per client: its current cert).
+    List {
+        #[arg(long, value_enum, default_value_t = StatusArg::All)]
+        status: StatusArg,
+    },
+    /// Show one client or certificate: details, chain, history.
+    Show {
+        /// client_id, decimal serial or colon-hex serial.
+        target: String,
+    },
+    /// Revoke a client's active certificate, or a certificate by serial.
+    Revoke {
+        /// client_id or decimal serial.
+        target: String,
+        /// RFC 5280 reason: keyCompromise, cACompromise, affiliationChanged, superseded,
+        /// cessationOfOperation, certificateHold, privilegeWithdrawn, aACompromise, unspecified.
+        #[arg(long)]
+        reason: String,
+        /// Free-text note for the audit log.
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Re-issue a client's certificate with a new serial.
+    Reissue {
+        client_id: String,
+        /// Generate a new key (default: keep the current public key).
+        #[arg(long)]
+        rekey: bool,
+        /// Keep the old cert valid this long (e.g. 24h, 7d); default: revoke it at once.
+        #[arg(long)]
+        grace: Option<String>,
+        #[arg(long)]
+        days: Option<u32>,
+        /// Key algorithm with --rekey.
+        #[arg(long)]
+        key_algorithm: Option<String>,
+    },
+    /// Write a client's cert, chain, key (when held) and optionally PKCS#12 to a directory.
+    Export {
+        client_id: String,
+        #[arg(long)]
+        out: PathBuf,
+        /// Also write client.p12 (passphrase from MTLS_CONSOLE_P12_PASSPHRASE or a prompt).
+        #[arg(long)]
+        p12: bool,
+    },
+    /// Would API Gateway and the authorizer accept this cert? Exit 0 = ALLOW, 10 = DENY.
+    Verify {
+        /// PEM file of the client certificate.
+        cert: PathBuf,
+    },
+    /// The truststore bundle in S3 (or the local store).
+    #[command(subcommand)]
+    Truststore(TruststoreCommand),
+    /// Recent audit records.
+    Audit {
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
+    /// Check the environment's health. Exit 9 when a check fails.
+    Doctor,
+    /// Fill an empty environment with a demo CA and 50 clients in varied states.
+    Demo,
+    /// Create the table, audit table and bucket of an AWS environment (sandbox or emulator).
+    InitInfra,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum CaCommand {
+    /// Create the root (and intermediate) CA in the vault.
+    Init {
+        /// The root signs clients directly (no intermediate).
+        #[arg(long)]
+        root_only: bool,
+        #[arg(long, default_value = "rsa-4096")]
+        key_algorithm: String,
+        /// Subject fields, e.g. "C=GB,O=Example Ltd,OU=Platform,CN=Example Root CA".
+        #[arg(long)]
+        subject: Option<String>,
+        #[arg(long, default_value_t = 3650)]
+        root_days: u32,
+        #[arg(long, default_value_t = 1825)]
+        intermediate_days: u32,
+    },
+    /// Show the CA certificates and where they are stored.
+    Show,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TruststoreCommand {
+    /// The bundle the CA implies (intermediate, root, pinned CAs) and its problems.
+    Build,
+    /// The published bundle.
+    Show,
+    /// Publish the bundle the CA implies as a new version.
+    Publish {
+        /// Publish even with rule violations or clients losing trust.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Published versions, newest first.
+    History,
+    /// Make an earlier version the newest again.
+    Rollback { version: String },
+}
+
+#[derive(Args, Debug)]
+pub struct IssueArgs {
+    /// The client (its client_id, or the name the environment's cn_template expands).
+    #[arg(required_unless_present = "from", conflicts_with = "from")]
+    pub client_id: Option<String>,
+    /// Bulk issue from a JSON file {"clients":[{"client_id":"..."}]}; idempotent.
+    #[arg(long)]
+    pub from: Option<PathBuf>,
+    /// The CN; must equal the client_id.
+    #[arg(long)]
+    pub cn: Option<String>,
+    #[arg(long)]
+    pub days: Option<u32>,
+    /// ecdsa-p256 (default), ecdsa-p384, rsa-2048, rsa-3072, rsa-4096.
+    #[arg(long, conflicts_with = "csr")]
+    pub key_algorithm: Option<String>,
+    /// Sign this PKCS#10 CSR instead of generating a key.
+    #[arg(long)]
+    pub csr: Option<PathBuf>,
+    /// Write client.pem, client.key, chain.pem (and client.p12) here.
+    #[arg(long, conflicts_with = "from")]
+    pub out: Option<PathBuf>,
+    /// With --out, also write client.p12.
+    #[arg(long, requires = "out")]
+    pub p12: bool,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+pub enum StatusArg {
+    Active,
+    Revoked,
+    Expiring,
+    All,
+}
+
+/// Parses args, runs, and returns the process exit code.
+pub fn main() -> i32 {
+    let cli = Cli::parse();
+    let _log_guard = init_logging();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return 8;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            tracing::error!(error = %e, "command failed");
+            eprintln!("error: {e}");
+            e.exit_code()
+        }
+    }
+}
+
+/// Logs go to a file under the state dir, never to the terminal.
+fn init_logging() -> Option<()> {
+    let dir = crate::config::state_dir().ok()?;
+    std::fs::create_dir_all(&dir).ok()?;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("mtls-console.log"))
+        .ok()?;
+    let filter = tracing_subscriber::EnvFilter::try_from_env("MTLS_CONSOLE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_writer(std::sync::Mutex::new(file))
+        .with_ansi(false)
+        .with_env_filter(filter)
+        .try_init()
+        .ok()
+}
+
+/// The environment with command-line overrides applied.
+pub fn resolve_env(cli: &Cli) -> Result<(Config, EnvConfig)> {
+    let config = Config::load(cli.config.as_deref())?;
+    let mut env = config.env(cli.env.as_deref())?;
+    if cli.profile.is_some() {
+        env.profile = cli.profile.clone();
+    }
+    if cli.region.is_some() {
+        env.region = cli.region.clone();
+    }
+    if cli.endpoint_url.is_some() {
+        env.endpoint_url = cli.endpoint_url.clone();
+    }
+    if cli.read_only {
+        env.read_only = true;
+    }
+    Ok((config, env))
+}
+
+fn parse_key_algorithm(s: &str) -> Result<KeyAlgorithm> {
+    KeyAlgorithm::parse(s).ok_or_else(|| {
+        Error::Invalid(format!(
+            "unknown key algorithm '{s}'; use one of ecdsa-p256, ecdsa-p384, rsa-2048, rsa-3072, rsa-4096"
+        ))
+    })
+}
+
+/// Parses `C=GB,ST=..,L=..,O=..,OU=..,CN=..` (any order, any subset).
+pub fn parse_subject(s: &str) -> Result<Subject> {
+    let mut subject = Subject::default();
+    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (k, v) = part.split_once('=').ok_or_else(|| {
+            Error::Invalid(format!(
+                "subject part '{part}' is not KEY=VALUE; write e.g. \"C=GB,O=Example Ltd,CN=Example Root CA\""
+            ))
+        })?;
+        let v = v.trim();
+        if v.is_empty() {
+            return Err(Error::Invalid(format!("subject field {k} is empty")));
+        }
+        let slot = match k.trim().to_ascii_uppercase().as_str() {
+            "C" => &mut subject.c,
+            "ST" => &mut subject.st,
+            "L" => &mut subject.l,
+            "O" => &mut subject.o,
+            "OU" => &mut subject.ou,
+            "CN" => &mut subject.cn,
+            other => {
+                return Err(Error::Invalid(format!(
+                    "subject field '{other}' is not supported; use C, ST, L, O, OU, CN"
+                )));
+            }
+        };
+        *slot = Some(v.to_string());
+    }
+    if let Some(c) = &subject.c {
+        if c.len() != 2 || !c.chars().all(|ch| ch.is_ascii_alphabetic()) {
+            return Err(Error::Invalid(format!(
+                "country C='{c}' must be a two-letter ISO 3166 code such as GB"
+            )));
+        }
+    }
+    Ok(subject)
+}
+
+/// Parses `90s`, `15m`, `24h`, `7d`, `2w` (a plain number is hours).
+pub fn parse_duration(s: &str) -> Result<time::Duration> {
+    let s = s.trim();
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: i64 = num.parse().map_err(|_| {
+        Error::Invalid(format!("grace '{s}' is not a duration; write e.g. 24h, 7d or 2w"))
+    })?;
+    let d = match unit {
+        "s" => time::Duration::seconds(n),
+        "m" => time::Duration::minutes(n),
+        "h" | "" => time::Duration::hours(n),
+        "d" => time::Duration::days(n),
+        "w" => time::Duration::weeks(n),
+        other => {
+            return Err(Error::Invalid(format!(
+                "unknown duration unit '{other}' in '{s}'; use s, m, h, d or w"
+            )));
+        }
+    };
+    Ok(d)
+}
+
+fn read_file(path: &std::path::Path, what: &str) -> Result<String> {
+    std::fs::read_to_string(path)
+        .map_err(|e| Error::Io(format!("cannot read {what} {}: {e}", path.display())))
+}
+
+/// Asks for confirmation unless --yes; refuses when there is no terminal to ask on.
+fn confirm(cli: &Cli, question: &str) -> Result<()> {
+    if cli.yes {
+        return Ok(());
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(Error::Invalid(format!(
+            "{question} needs confirmation; pass --yes when running without a terminal"
+        )));
+    }
+    eprint!("{question} [y/N] ");
+    std::io::stderr().flush().ok();
+    let mut answer = String::new();
+    std::io::stdin()
+        .read_line(&mut answer)
+        .map_err(|e| Error::Io(e.to_string()))?;
+    if matches!(answer.trim(), "y" | "Y" | "yes") {
+        Ok(())
+    } else {
+        Err(Error::Invalid("cancelled; nothing changed".into()))
+    }
+}
+
+/// The PKCS#12 passphrase: MTLS_CONSOLE_P12_PASSPHRASE, else a prompt on the terminal.
+fn p12_passphrase() -> Result<zeroize::Zeroizing<String>> {
+    if let Ok(p) = std::env::var("MTLS_CONSOLE_P12_PASSPHRASE") {
+        if !p.is_empty() {
+            return Ok(zeroize::Zeroizing::new(p));
+        }
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(Error::Invalid(
+            "--p12 needs a passphrase: set MTLS_CONSOLE_P12_PASSPHRASE or run on a terminal".into(),
+        ));
+    }
+    let pass = rpassword::prompt_password("PKCS#12 passphrase: ")
+        .map_err(|e| Error::Io(e.to_string()))?;
+    let again = rpassword::prompt_password("again: ").map_err(|e| Error::Io(e.to_string()))?;
+    if pass != again {
+        return Err(Error::Invalid("the passphrases differ; nothing written".into()));
+    }
+    if pass.len() < 8 {
+        return Err(Error::Invalid("use a passphrase of at least 8 characters".into()));
+    }
+    Ok(zeroize::Zeroizing::new(pass))
+}
+
+async fn run(cli: Cli) -> Result<i32> {
+    let (config, env) = resolve_env(&cli)?;
+    if let Some(Command::InitInfra) = cli.command {
+        if env.backend != BackendKind::Aws {
+            return Err(Error::Invalid(format!(
+                "init-infra is for AWS environments; '{}' uses the embedded backend, which needs no infrastructure",
+                env.name
+            )));
+        }
+        let lines = crate::store::aws::init_infra(&env).await?;
+        output::lines(&cli, &lines);
+        return Ok(0);
+    }
+    let ctx = Ctx::open(env.clone()).await?;
+    let Some(command) = &cli.command else {
+        crate::tui::run(config, env, ctx, cli.read_only).await?;
+        return Ok(0);
+    };
+    dispatch(&cli, &ctx, command).await
+}
+
+async fn dispatch(cli: &Cli, ctx: &Ctx, command: &Command) -> Result<i32> {
+    match command {
+        Command::Ca(CaCommand::Init {
+            root_only,
+            key_algorithm,
+            subject,
+            root_days,
+            intermediate_days,
+        }) => {
+            let opts = CaInitOptions {
+                root_only: *root_only,
+                key_algorithm: parse_key_algorithm(key_algorithm)?,
+                subject: subject.as_deref().map(parse_subject).transpose()?.unwrap_or_default(),
+                root_days: *root_days,
+                intermediate_days: *intermediate_days,
+            };
+            confirm(cli, &format!("Create a new CA in environment '{}'?", ctx.env.name))?;
+            let summary = ops::ca_init(ctx, &opts).await?;
+            output::ca(cli, &summary, ctx.now());
+        }
+        Command::Ca(CaCommand::Show) => output::ca(cli, &ops::ca_show(ctx).await?, ctx.now()),
+        Command::Issue(args) => issue(cli, ctx, args).await?,
+        Command::List { status } => {
+            let filter = match status {
+                StatusArg::All => StatusFilter::All,
+                StatusArg::Active => StatusFilter::Active,
+                StatusArg::Expiring => StatusFilter::Expiring,
+                StatusArg::Revoked => StatusFilter::Revoked,
+            };
+            output::roster(cli, ctx, &ops::list(ctx, filter).await?);
+        }
+        Command::Show { target } => output::detail(cli, ctx, &ops::show(ctx, target).await?),
+        Command::Revoke { target, reason, note } => {
+            let reason = RevocationReason::parse(reason).ok_or_else(|| {
+                Error::Invalid(format!(
+                    "unknown revocation reason '{reason}'; use one of {}",
+                    RevocationReason::ALL.map(|r| r.as_str()).join(", ")
+                ))
+            })?;
+            confirm(cli, &format!("Revoke {target} ({})?", reason.as_str()))?;
+            let rec = ops::revoke(ctx, target, reason, note.as_deref()).await?;
+            output::revoked(cli, &rec);
+        }
+        Command::Reissue {
+            client_id,
+            rekey,
+            grace,
+            days,
+            key_algorithm,
+        } => {
+            let opts = ReissueOptions {
+                rekey: *rekey,
+                grace: grace.as_deref().map(parse_duration).transpose()?,
+                days: *days,
+                key_algorithm: key_algorithm.as_deref().map(parse_key_algorithm).transpose()?,
+            };
+            confirm(cli, &format!("Re-issue the certificate of {client_id}?"))?;
+            let out = ops::reissue(ctx, client_id, &opts).await?;
+            output::reissued(cli, &out);
+        }
+        Command::Export { client_id, out, p12 } => {
+            let pass = if *p12 { Some(p12_passphrase()?) } else { None };
+            let files = ops::export(ctx, client_id, out, pass.as_deref().map(String::as_str)).await?;
+            output::exported(cli, &files);
+        }
+        Command::Verify { cert } => {
+            let pem = read_file(cert, "certificate")?;
+            let verdict = ops::verify(ctx, &pem).await?;
+            output::verdict(cli, &verdict);
+            return Ok(if verdict.allow { 0 } else { EXIT_DENY });
+        }
+        Command::Truststore(cmd) => truststore(cli, ctx, cmd).await?,
+        Command::Audit { limit } => output::audit(cli, &ops::audit(ctx, *limit).await?),
+        Command::Doctor => {
+            let checks = ops::doctor(ctx).await?;
+            output::doctor(cli, &checks);
+            if checks.iter().any(|c| c.status == ops::CheckStatus::Fail) {
+                return Ok(EXIT_DOCTOR_FAIL);
+            }
+        }
+        Command::Demo => {
+            let n = ops::demo(ctx).await?;
+            output::lines(
+                cli,
+                &[format!(
+                    "demo environment '{}' ready: a CA and {n} clients in varied states; run `mtls-console --env {}` to look around",
+                    ctx.env.name, ctx.env.name
+                )],
+            );
+        }
+        Command::InitInfra => unreachable!("handled before the backend is opened"),
+    }
+    Ok(0)
+}
+
+async fn issue(cli: &Cli, ctx: &Ctx, args: &IssueArgs) -> Result<()> {
+    if let Some(from) = &args.from {
+        let text = read_file(from, "bulk file")?;
+        let clients = ops::parse_bulk_file(ctx, &text)?;
+        let progress = output::progress_bar(cli);
+        let report = ops::issue_bulk(ctx, &clients, progress).await?;
+        output::bulk(cli, &report);
+        if !report.failed.is_empty() {
+            return Err(Error::Invalid(format!(
+                "{} of {} clients failed (listed above); run the same command again to retry them",
+                report.failed.len(),
+                clients.len()
+            )));
+        }
+        return Ok(());
+    }
+    let client = args.client_id.clone().unwrap_or_default();
+    let key = match (&args.csr, &args.key_algorithm) {
+        (Some(csr), _) => Some(KeyChoice::Csr(read_file(csr, "CSR")?)),
+        (None, Some(alg)) => Some(KeyChoice::Generate(parse_key_algorithm(alg)?)),
+        (None, None) => None,
+    };
+    let opts = IssueOptions {
+        client,
+        cn: args.cn.clone(),
+        days: args.days,
+        key,
+    };
+    let pass = if args.p12 { Some(p12_passphrase()?) } else { None };
+    let outcome = ops::issue(ctx, &opts).await?;
+    let files = match &args.out {
+        Some(dir) => Some(ops::export_issued(
+            &outcome,
+            dir,
+            pass.as_deref().map(String::as_str),
+        )?),
+        None => None,
+    };
+    output::issued(cli, &outcome, files.as_ref());
+    Ok(())
+}
+
+async fn truststore(cli: &Cli, ctx: &Ctx, cmd: &TruststoreCommand) -> Result<()> {
+    match cmd {
+        TruststoreCommand::Build => output::bundle(cli, &ops::truststore_build(ctx).await?),
+        TruststoreCommand::Show => match ops::truststore_show(ctx).await? {
+            Some(view) => output::bundle(cli, &view),
+            None => {
+                return Err(Error::NotFound(format!(
+                    "nothing is published at {}; `truststore publish` publishes the bundle the CA implies",
+                    ctx.backend.truststore.location()
+                )));
+            }
+        },
+        TruststoreCommand::Publish { force } => {
+            confirm(
+                cli,
+                &format!("Publish a new truststore to {}?", ctx.backend.truststore.location()),
+            )?;
+            let v = ops::truststore_publish(ctx, *force).await?;
+            output::version(cli, "published", &v);
+        }
+        TruststoreCommand::History => output::history(cli, &ops::truststore_history(ctx).await?),
+        TruststoreCommand::Rollback { version } => {
+            confirm(cli, &format!("Restore truststore version {version} as the newest?"))?;
+            let v = ops::truststore_rollback(ctx, version).await?;
+            output::version(cli, "rolled back", &v);
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subjects_parse() {
+        let s = parse_subject("C=GB, O=Example Ltd,OU=Platform,CN=Example Root").unwrap();
+        assert_eq!(s.c.as_deref(), Some("GB"));
+        assert_eq!(s.o.as_deref(), Some("Example Ltd"));
+        assert_eq!(s.cn.as_deref(), Some("Example Root"));
+        assert!(parse_subject("C=Britain").is_err());
+        assert!(parse_subject("X=1").is_err());
+        assert!(parse_subject("CN").is_err());
+    }
+
+    #[test]
+    fn durations_parse() {
+        assert_eq!(parse_duration("24h").unwrap(), time::Duration::hours(24));
+        assert_eq!(parse_duration("7d").unwrap(), time::Duration::days(7));
+        assert_eq!(parse_duration("2w").unwrap(), time::Duration::weeks(2));
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("3y").is_err());
+    }
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

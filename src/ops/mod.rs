@@ -8,9 +8,9 @@ use serde::Serialize;
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
-use crate::config::EnvConfig;
-use crate::error::Result;
-use crate::model::{AuditRecord, CertRecord, RevocationReason};
+use crate::config::{BackendKind, EnvConfig};
+use crate::error::{Error, Result};
+use crate::model::{AuditOutcome, AuditRecord, CertRecord};
 use crate::pki::{BundleProblem, CertInfo, ChainReport, KeyAlgorithm, Subject};
 use crate::store::{Backend, TruststoreVersion};
 
@@ -24,9 +24,126 @@ pub struct Ctx {
 }
 
 impl Ctx {
+    /// Opens the environment's backend (embedded database or AWS clients).
+    pub async fn open(env: EnvConfig) -> Result<Ctx> {
+        let backend = match env.backend {
+            BackendKind::Local => crate::store::local::open(&env)?,
+            BackendKind::Aws => crate::store::aws::connect(&env).await?,
+        };
+        Ok(Ctx {
+            env,
+            backend,
+            clock: None,
+        })
+    }
+
     pub fn now(&self) -> OffsetDateTime {
         self.clock.unwrap_or_else(OffsetDateTime::now_utc)
     }
+
+    /// Refuses a change in a read-only environment.
+    pub(crate) fn require_writable(&self, what: &str) -> Result<()> {
+        if self.env.read_only {
+            return Err(Error::Invalid(format!(
+                "environment '{}' is read-only: {what} refused (drop --read-only or set read_only = false)",
+                self.env.name
+            )));
+        }
+        Ok(())
+    }
+
+    /// Appends an audit record. Details must never hold key material.
+    pub(crate) async fn audit(
+        &self,
+        action: &str,
+        target: &str,
+        outcome: AuditOutcome,
+        detail: impl Into<String>,
+    ) -> Result<()> {
+        let now = self.now();
+        let record = AuditRecord {
+            id: format!(
+                "{:013}-{:08x}",
+                (now.unix_timestamp_nanos() / 1_000_000).max(0),
+                rand::random::<u32>()
+            ),
+            at: now,
+            operator: self.backend.operator.clone(),
+            action: action.to_string(),
+            target: target.to_string(),
+            outcome,
+            detail: detail.into(),
+        };
+        self.backend.audit.append(&record).await?;
+        Ok(())
+    }
+
+    /// Runs a change and records it in the audit log whatever the outcome: `ok`, `conflict`
+    /// (a lost race) or `failed`. `describe` turns the result into the audit detail.
+    pub(crate) async fn audited<T, F>(
+        &self,
+        action: &str,
+        target: &str,
+        change: F,
+        describe: impl FnOnce(&T) -> String,
+    ) -> Result<T>
+    where
+        F: std::future::Future<Output = Result<T>>,
+    {
+        match change.await {
+            Ok(value) => {
+                self.audit(action, target, AuditOutcome::Ok, describe(&value))
+                    .await?;
+                Ok(value)
+            }
+            Err(err) => {
+                let outcome = if err.exit_code() == 5 {
+                    AuditOutcome::Conflict
+                } else {
+                    AuditOutcome::Failed
+                };
+                // The original error matters more than a failure to record it.
+                let _ = self.audit(action, target, outcome, err.to_string()).await;
+                Err(err)
+            }
+        }
+    }
+}
+
+/// Longest client_id accepted (SSM names allow 2048 characters; DNs want short CNs).
+pub const MAX_CLIENT_ID_LEN: usize = 64;
+
+/// A client_id is the CN and part of SSM names: 1-64 characters of `A-Z a-z 0-9 . _ -`,
+/// starting with a letter or digit.
+pub fn validate_client_id(id: &str) -> Result<()> {
+    let fail = |why: &str| {
+        Err(Error::Invalid(format!(
+            "invalid client_id '{id}': {why}; use 1-{MAX_CLIENT_ID_LEN} characters of A-Z, a-z, 0-9, '.', '_' or '-', starting with a letter or digit"
+        )))
+    };
+    if id.is_empty() {
+        return fail("it is empty");
+    }
+    if id.chars().count() > MAX_CLIENT_ID_LEN {
+        return fail(&format!("it is {} characters long", id.chars().count()));
+    }
+    if let Some(bad) = id
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
+    {
+        let shown = match bad {
+            ' ' => "a space".to_string(),
+            ',' => "a comma (the authorizer splits the DN on commas)".to_string(),
+            '/' => "a slash (it would change the SSM parameter path)".to_string(),
+            c if c.is_control() => format!("the control character U+{:04X}", c as u32),
+            c => format!("'{c}'"),
+        };
+        return fail(&format!("it contains {shown}"));
+    }
+    if !id.starts_with(|c: char| c.is_ascii_alphanumeric()) {
+        return fail("it starts with a punctuation character");
+    }
+    Ok(())
 }
 
 /// Progress callback for long operations: (done, total).
@@ -160,80 +277,21 @@ pub struct DoctorCheck {
     pub detail: String,
 }
 
-pub use self::api::*;
+mod ca;
+mod demo;
+mod doctor;
+mod export;
+mod lifecycle;
+mod query;
+mod truststore;
 
-mod api {
-    use super::*;
-
-    pub async fn ca_init(_ctx: &Ctx, _opts: &CaInitOptions) -> Result<CaSummary> {
-        todo!()
-    }
-    pub async fn ca_show(_ctx: &Ctx) -> Result<CaSummary> {
-        todo!()
-    }
-    pub async fn issue(_ctx: &Ctx, _opts: &IssueOptions) -> Result<IssueOutcome> {
-        todo!()
-    }
-    pub async fn issue_bulk(
-        _ctx: &Ctx,
-        _clients: &[IssueOptions],
-        _progress: Option<Progress>,
-    ) -> Result<BulkReport> {
-        todo!()
-    }
-    /// Revokes a client's active cert (by client_id) or a cert by serial.
-    pub async fn revoke(
-        _ctx: &Ctx,
-        _target: &str,
-        _reason: RevocationReason,
-        _note: Option<&str>,
-    ) -> Result<CertRecord> {
-        todo!()
-    }
-    pub async fn reissue(_ctx: &Ctx, _client_id: &str, _opts: &ReissueOptions) -> Result<ReissueOutcome> {
-        todo!()
-    }
-    /// One row per client (its newest cert), filtered.
-    pub async fn list(_ctx: &Ctx, _filter: StatusFilter) -> Result<Vec<CertRecord>> {
-        todo!()
-    }
-    pub async fn show(_ctx: &Ctx, _client_or_serial: &str) -> Result<ClientDetail> {
-        todo!()
-    }
-    pub async fn export(
-        _ctx: &Ctx,
-        _client_id: &str,
-        _dir: &std::path::Path,
-        _p12_passphrase: Option<&str>,
-    ) -> Result<ExportedFiles> {
-        todo!()
-    }
-    pub async fn verify(_ctx: &Ctx, _cert_pem: &str) -> Result<Verdict> {
-        todo!()
-    }
-    pub async fn truststore_build(_ctx: &Ctx) -> Result<BundleView> {
-        todo!()
-    }
-    pub async fn truststore_show(_ctx: &Ctx) -> Result<Option<BundleView>> {
-        todo!()
-    }
-    pub async fn truststore_publish(_ctx: &Ctx, _force: bool) -> Result<TruststoreVersion> {
-        todo!()
-    }
-    pub async fn truststore_history(_ctx: &Ctx) -> Result<Vec<TruststoreVersion>> {
-        todo!()
-    }
-    pub async fn truststore_rollback(_ctx: &Ctx, _version_id: &str) -> Result<TruststoreVersion> {
-        todo!()
-    }
-    pub async fn audit(_ctx: &Ctx, _limit: usize) -> Result<Vec<AuditRecord>> {
-        todo!()
-    }
-    pub async fn doctor(_ctx: &Ctx) -> Result<Vec<DoctorCheck>> {
-        todo!()
-    }
-    /// Fills an empty local environment with a CA and about 50 clients in varied states.
-    pub async fn demo(_ctx: &Ctx) -> Result<usize> {
-        todo!()
-    }
-}
+pub use ca::{ca_init, ca_show, load_issuer, Issuer};
+pub use demo::{demo, demo_client_ids};
+pub use doctor::doctor;
+pub use export::{export, export_issued};
+pub use lifecycle::{issue, issue_bulk, parse_bulk_file, reissue, revoke};
+pub use query::{audit, latest_per_client, list, show, verify};
+pub use truststore::{
+    truststore_build, truststore_history, truststore_publish, truststore_rollback,
+    truststore_show,
+};
