@@ -1,0 +1,216 @@
+//! Mapping of AWS SDK errors onto [`StoreError`]: every message names the refused IAM action
+//! or the missing resource and says what the operator can do. Messages never carry values
+//! that were sent (keys, certificates): only names, codes and AWS's own error text, scrubbed.
+
+use std::fmt::Debug;
+
+use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+
+use crate::store::StoreError;
+
+/// The thing an AWS call was about, for messages and hints.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resource {
+    /// The roster table.
+    Table(String),
+    /// The audit table.
+    AuditTable(String),
+    Bucket(String),
+    /// An S3 object (`s3://bucket/key`).
+    Object {
+        bucket: String,
+        key: String,
+    },
+    Parameter(String),
+    Secret(String),
+    /// The caller's identity (STS).
+    Identity,
+}
+
+impl std::fmt::Display for Resource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Resource::Table(t) => write!(f, "DynamoDB table {t}"),
+            Resource::AuditTable(t) => write!(f, "DynamoDB audit table {t}"),
+            Resource::Bucket(b) => write!(f, "S3 bucket {b}"),
+            Resource::Object { bucket, key } => write!(f, "s3://{bucket}/{key}"),
+            Resource::Parameter(p) => write!(f, "SSM parameter {p}"),
+            Resource::Secret(s) => write!(f, "secret {s}"),
+            Resource::Identity => write!(f, "the caller identity"),
+        }
+    }
+}
+
+/// One AWS call: the IAM action it needs, what it is about and where it goes.
+#[derive(Debug, Clone)]
+pub struct Call<'a> {
+    /// The IAM action, e.g. `ssm:PutParameter`.
+    pub action: &'a str,
+    pub resource: &'a Resource,
+    /// The endpoint for network errors: the override URL, or `AWS {region}`.
+    pub endpoint: &'a str,
+}
+
+const THROTTLING: &[&str] = &[
+    "ThrottlingException",
+    "Throttling",
+    "ThrottledException",
+    "TooManyUpdates",
+    "TooManyRequestsException",
+    "RequestLimitExceeded",
+    "ProvisionedThroughputExceededException",
+    "RequestThrottled",
+    "RequestThrottledException",
+    "SlowDown",
+];
+
+const ACCESS_DENIED: &[&str] = &[
+    "AccessDenied",
+    "AccessDeniedException",
+    "UnauthorizedOperation",
+    "AuthorizationError",
+];
+
+const BAD_CREDENTIALS: &[&str] = &[
+    "UnrecognizedClientException",
+    "InvalidClientTokenId",
+    "ExpiredToken",
+    "ExpiredTokenException",
+    "SignatureDoesNotMatch",
+    "InvalidAccessKeyId",
+];
+
+const NOT_FOUND: &[&str] = &[
+    "ResourceNotFoundException",
+    "NoSuchBucket",
+    "NoSuchKey",
+    "NoSuchVersion",
+    "ParameterNotFound",
+    "ParameterVersionNotFound",
+    "NotFound",
+];
+
+const CONFLICT: &[&str] = &[
+    "ConditionalCheckFailedException",
+    "PreconditionFailed",
+    "ConditionalRequestConflict",
+    "ParameterAlreadyExists",
+    "ResourceExistsException",
+    "TransactionConflictException",
+];
+
+/// The AWS error code of a service error, if any.
+pub fn code<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> Option<&str> {
+    match err {
+        SdkError::ServiceError(e) => e.err().code(),
+        _ => None,
+    }
+}
+
+/// Is this a throttling error that is worth retrying after a pause?
+pub fn is_throttling<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> bool {
+    code(err).is_some_and(|c| THROTTLING.contains(&c))
+}
+
+/// Is this the service saying the thing does not exist?
+pub fn is_not_found<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> bool {
+    code(err).is_some_and(|c| NOT_FOUND.contains(&c))
+}
+
+/// AWS error text cut before anything that looks like PEM material, shortened.
+pub fn scrub(message: &str) -> String {
+    let cut = message.find("-----BEGIN").unwrap_or(message.len());
+    let mut s: String = message[..cut].chars().take(300).collect();
+    if cut < message.len() {
+        s.push_str("[redacted]");
+    }
+    s.trim().to_string()
+}
+
+/// What to do about a missing resource.
+fn not_found_hint(resource: &Resource) -> String {
+    match resource {
+        Resource::Table(_) | Resource::AuditTable(_) | Resource::Bucket(_) => format!(
+            "{resource} does not exist: create it with `mtls-console init-infra` (sandbox or emulator) \
+             or the deployment's IaC; `mtls-console doctor` checks the whole setup"
+        ),
+        Resource::Parameter(p) => format!("SSM parameter {p} does not exist"),
+        Resource::Secret(s) => format!("secret {s} does not exist"),
+        Resource::Object { .. } => format!("{resource} does not exist"),
+        Resource::Identity => "the caller identity is unknown".into(),
+    }
+}
+
+/// Maps an SDK error to a [`StoreError`] for `call`. Throttling that reaches here has already
+/// been retried, so it becomes [`StoreError::Throttled`].
+pub fn map<E, R>(err: SdkError<E, R>, call: &Call<'_>) -> StoreError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: Debug,
+{
+    let Call {
+        action,
+        resource,
+        endpoint,
+    } = call;
+    match &err {
+        SdkError::ServiceError(se) => {
+            let e = se.err();
+            let code = e.code().unwrap_or("Unknown");
+            let message = scrub(e.message().unwrap_or(""));
+            if ACCESS_DENIED.contains(&code) {
+                StoreError::AccessDenied(format!(
+                    "{action} on {resource} was refused ({code}: {message}); the caller's IAM policy \
+                     needs {action} (see assets/iam-policy-*.json)"
+                ))
+            } else if BAD_CREDENTIALS.contains(&code) {
+                StoreError::AccessDenied(format!(
+                    "AWS rejected the credentials for {action} on {resource} ({code}: {message}); \
+                     refresh them (`aws sso login`, the profile, or AWS_* variables)"
+                ))
+            } else if NOT_FOUND.contains(&code) {
+                StoreError::NotFound(not_found_hint(resource))
+            } else if CONFLICT.contains(&code) {
+                StoreError::Conflict(format!(
+                    "{resource} changed since it was read ({code}); nothing was written, re-read and retry"
+                ))
+            } else if THROTTLING.contains(&code) {
+                StoreError::Throttled(format!(
+                    "AWS kept throttling {action} on {resource} ({code}) after retries; wait a little and \
+                     re-run (bulk operations skip what is already done)"
+                ))
+            } else {
+                StoreError::Backend(format!("{action} on {resource} failed: {code}: {message}"))
+            }
+        }
+        SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => {
+            let detail = scrub(&DisplayErrorContext(&err).to_string());
+            let hint = if detail.contains("credential") {
+                "; configure credentials (profile, `aws sso login`, AWS_* variables or an instance role)"
+            } else {
+                ""
+            };
+            StoreError::Backend(format!(
+                "cannot reach {endpoint} for {action} on {resource}: {detail}{hint}"
+            ))
+        }
+        _ => StoreError::Backend(format!(
+            "{action} on {resource} via {endpoint} failed: {}",
+            scrub(&DisplayErrorContext(&err).to_string())
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scrub_drops_pem_material() {
+        let s = scrub("Value -----BEGIN PRIVATE KEY-----\nMIIE...");
+        assert_eq!(s, "Value [redacted]");
+        assert!(!s.contains("MIIE"));
+        assert_eq!(scrub("plain"), "plain");
+    }
+}
