@@ -6,4 +6,5 @@ mod cli;
 mod common;
 mod local_store;
 mod pki_openssl;
+mod tmux;
 mod tui;
