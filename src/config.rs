@@ -188,10 +188,7 @@ impl Config {
             }
         };
         let mut cfg = Config::parse(&text).map_err(|e| {
-            Error::Config(format!(
-                "config file {} is invalid: {e}",
-                path.display()
-            ))
+            Error::Config(format!("config file {} is invalid: {e}", path.display()))
         })?;
         cfg.source = Some(path);
         Ok(cfg)
@@ -221,7 +218,12 @@ impl Config {
             return Ok(EnvConfig::default());
         }
         let known: Vec<&str> = std::iter::once("local")
-            .chain(self.environments.keys().map(String::as_str).filter(|k| *k != "local"))
+            .chain(
+                self.environments
+                    .keys()
+                    .map(String::as_str)
+                    .filter(|k| *k != "local"),
+            )
             .collect();
         Err(Error::Config(format!(
             "no environment named '{name}' (known: {}); add [environments.{name}] to {}",
@@ -253,7 +255,12 @@ mod tests {
         let env = cfg.env(Some("local")).unwrap();
         assert_eq!(env.backend, BackendKind::Local);
         assert_eq!(env.project, "apigw-mtls");
-        assert!(cfg.env(Some("nope")).unwrap_err().to_string().contains("no environment named 'nope'"));
+        assert!(
+            cfg.env(Some("nope"))
+                .unwrap_err()
+                .to_string()
+                .contains("no environment named 'nope'")
+        );
     }
 
     #[test]

@@ -94,9 +94,9 @@ impl RevocationReason {
             .filter(|c| *c != '-' && *c != '_')
             .collect::<String>()
             .to_ascii_lowercase();
-        Self::ALL.into_iter().find(|r| {
-            r.as_str().to_ascii_lowercase() == norm || r.code().to_string() == norm
-        })
+        Self::ALL
+            .into_iter()
+            .find(|r| r.as_str().to_ascii_lowercase() == norm || r.code().to_string() == norm)
     }
 }
 
@@ -287,7 +287,10 @@ mod tests {
             RevocationReason::parse("keyCompromise"),
             Some(RevocationReason::KeyCompromise)
         );
-        assert_eq!(RevocationReason::parse("4"), Some(RevocationReason::Superseded));
+        assert_eq!(
+            RevocationReason::parse("4"),
+            Some(RevocationReason::Superseded)
+        );
         assert_eq!(
             RevocationReason::parse("CACompromise"),
             Some(RevocationReason::CaCompromise)

@@ -43,8 +43,14 @@ mod tests {
 
     #[test]
     fn formats_whole_seconds_utc() {
-        assert_eq!(format(datetime!(2025-01-31 12:00:00.5 UTC)), "2025-01-31T12:00:00Z");
-        assert_eq!(format(datetime!(2025-01-31 14:00:00 +2)), "2025-01-31T12:00:00Z");
+        assert_eq!(
+            format(datetime!(2025-01-31 12:00:00.5 UTC)),
+            "2025-01-31T12:00:00Z"
+        );
+        assert_eq!(
+            format(datetime!(2025-01-31 14:00:00 +2)),
+            "2025-01-31T12:00:00Z"
+        );
     }
 
     #[test]

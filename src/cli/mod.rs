@@ -208,7 +208,10 @@ pub enum StatusArg {
 pub fn main() -> i32 {
     let cli = Cli::parse();
     let _log_guard = init_logging();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -299,12 +302,12 @@ pub fn parse_subject(s: &str) -> Result<Subject> {
         };
         *slot = Some(v.to_string());
     }
-    if let Some(c) = &subject.c {
-        if c.len() != 2 || !c.chars().all(|ch| ch.is_ascii_alphabetic()) {
-            return Err(Error::Invalid(format!(
-                "country C='{c}' must be a two-letter ISO 3166 code such as GB"
-            )));
-        }
+    if let Some(c) = &subject.c
+        && (c.len() != 2 || !c.chars().all(|ch| ch.is_ascii_alphabetic()))
+    {
+        return Err(Error::Invalid(format!(
+            "country C='{c}' must be a two-letter ISO 3166 code such as GB"
+        )));
     }
     Ok(subject)
 }
@@ -314,7 +317,9 @@ pub fn parse_duration(s: &str) -> Result<time::Duration> {
     let s = s.trim();
     let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
     let n: i64 = num.parse().map_err(|_| {
-        Error::Invalid(format!("grace '{s}' is not a duration; write e.g. 24h, 7d or 2w"))
+        Error::Invalid(format!(
+            "grace '{s}' is not a duration; write e.g. 24h, 7d or 2w"
+        ))
     })?;
     let d = match unit {
         "s" => time::Duration::seconds(n),
@@ -361,24 +366,28 @@ fn confirm(cli: &Cli, question: &str) -> Result<()> {
 
 /// The PKCS#12 passphrase: MTLS_CONSOLE_P12_PASSPHRASE, else a prompt on the terminal.
 fn p12_passphrase() -> Result<zeroize::Zeroizing<String>> {
-    if let Ok(p) = std::env::var("MTLS_CONSOLE_P12_PASSPHRASE") {
-        if !p.is_empty() {
-            return Ok(zeroize::Zeroizing::new(p));
-        }
+    if let Ok(p) = std::env::var("MTLS_CONSOLE_P12_PASSPHRASE")
+        && !p.is_empty()
+    {
+        return Ok(zeroize::Zeroizing::new(p));
     }
     if !std::io::stdin().is_terminal() {
         return Err(Error::Invalid(
             "--p12 needs a passphrase: set MTLS_CONSOLE_P12_PASSPHRASE or run on a terminal".into(),
         ));
     }
-    let pass = rpassword::prompt_password("PKCS#12 passphrase: ")
-        .map_err(|e| Error::Io(e.to_string()))?;
+    let pass =
+        rpassword::prompt_password("PKCS#12 passphrase: ").map_err(|e| Error::Io(e.to_string()))?;
     let again = rpassword::prompt_password("again: ").map_err(|e| Error::Io(e.to_string()))?;
     if pass != again {
-        return Err(Error::Invalid("the passphrases differ; nothing written".into()));
+        return Err(Error::Invalid(
+            "the passphrases differ; nothing written".into(),
+        ));
     }
     if pass.len() < 8 {
-        return Err(Error::Invalid("use a passphrase of at least 8 characters".into()));
+        return Err(Error::Invalid(
+            "use a passphrase of at least 8 characters".into(),
+        ));
     }
     Ok(zeroize::Zeroizing::new(pass))
 }
@@ -416,11 +425,18 @@ async fn dispatch(cli: &Cli, ctx: &Ctx, command: &Command) -> Result<i32> {
             let opts = CaInitOptions {
                 root_only: *root_only,
                 key_algorithm: parse_key_algorithm(key_algorithm)?,
-                subject: subject.as_deref().map(parse_subject).transpose()?.unwrap_or_default(),
+                subject: subject
+                    .as_deref()
+                    .map(parse_subject)
+                    .transpose()?
+                    .unwrap_or_default(),
                 root_days: *root_days,
                 intermediate_days: *intermediate_days,
             };
-            confirm(cli, &format!("Create a new CA in environment '{}'?", ctx.env.name))?;
+            confirm(
+                cli,
+                &format!("Create a new CA in environment '{}'?", ctx.env.name),
+            )?;
             let summary = ops::ca_init(ctx, &opts).await?;
             output::ca(cli, &summary, ctx.now());
         }
@@ -436,7 +452,11 @@ async fn dispatch(cli: &Cli, ctx: &Ctx, command: &Command) -> Result<i32> {
             output::roster(cli, ctx, &ops::list(ctx, filter).await?);
         }
         Command::Show { target } => output::detail(cli, ctx, &ops::show(ctx, target).await?),
-        Command::Revoke { target, reason, note } => {
+        Command::Revoke {
+            target,
+            reason,
+            note,
+        } => {
             let reason = RevocationReason::parse(reason).ok_or_else(|| {
                 Error::Invalid(format!(
                     "unknown revocation reason '{reason}'; use one of {}",
@@ -458,15 +478,23 @@ async fn dispatch(cli: &Cli, ctx: &Ctx, command: &Command) -> Result<i32> {
                 rekey: *rekey,
                 grace: grace.as_deref().map(parse_duration).transpose()?,
                 days: *days,
-                key_algorithm: key_algorithm.as_deref().map(parse_key_algorithm).transpose()?,
+                key_algorithm: key_algorithm
+                    .as_deref()
+                    .map(parse_key_algorithm)
+                    .transpose()?,
             };
             confirm(cli, &format!("Re-issue the certificate of {client_id}?"))?;
             let out = ops::reissue(ctx, client_id, &opts).await?;
             output::reissued(cli, &out);
         }
-        Command::Export { client_id, out, p12 } => {
+        Command::Export {
+            client_id,
+            out,
+            p12,
+        } => {
             let pass = if *p12 { Some(p12_passphrase()?) } else { None };
-            let files = ops::export(ctx, client_id, out, pass.as_deref().map(String::as_str)).await?;
+            let files =
+                ops::export(ctx, client_id, out, pass.as_deref().map(String::as_str)).await?;
             output::exported(cli, &files);
         }
         Command::Verify { cert } => {
@@ -527,7 +555,11 @@ async fn issue(cli: &Cli, ctx: &Ctx, args: &IssueArgs) -> Result<()> {
         days: args.days,
         key,
     };
-    let pass = if args.p12 { Some(p12_passphrase()?) } else { None };
+    let pass = if args.p12 {
+        Some(p12_passphrase()?)
+    } else {
+        None
+    };
     let outcome = ops::issue(ctx, &opts).await?;
     let files = match &args.out {
         Some(dir) => Some(ops::export_issued(
@@ -556,14 +588,20 @@ async fn truststore(cli: &Cli, ctx: &Ctx, cmd: &TruststoreCommand) -> Result<()>
         TruststoreCommand::Publish { force } => {
             confirm(
                 cli,
-                &format!("Publish a new truststore to {}?", ctx.backend.truststore.location()),
+                &format!(
+                    "Publish a new truststore to {}?",
+                    ctx.backend.truststore.location()
+                ),
             )?;
             let v = ops::truststore_publish(ctx, *force).await?;
             output::version(cli, "published", &v);
         }
         TruststoreCommand::History => output::history(cli, &ops::truststore_history(ctx).await?),
         TruststoreCommand::Rollback { version } => {
-            confirm(cli, &format!("Restore truststore version {version} as the newest?"))?;
+            confirm(
+                cli,
+                &format!("Restore truststore version {version} as the newest?"),
+            )?;
             let v = ops::truststore_rollback(ctx, version).await?;
             output::version(cli, "rolled back", &v);
         }

@@ -50,14 +50,20 @@ fn cert_lines(label: &str, info: &CertInfo, now: OffsetDateTime) -> Vec<String> 
     vec![
         format!("{label}: {}", info.subject),
         format!("  issuer      {}", info.issuer),
-        format!("  serial      {} ({})", info.serial_decimal, info.serial_hex),
+        format!(
+            "  serial      {} ({})",
+            info.serial_decimal, info.serial_hex
+        ),
         format!(
             "  valid       {} .. {} ({} days left)",
             ts(info.not_before),
             ts(info.not_after),
             info.days_left(now)
         ),
-        format!("  key         {}, signed with {}", info.key_algorithm, info.signature_algorithm),
+        format!(
+            "  key         {}, signed with {}",
+            info.key_algorithm, info.signature_algorithm
+        ),
         format!("  sha256      {}", info.fingerprint_sha256),
     ]
 }
@@ -89,7 +95,12 @@ pub fn roster(cli: &Cli, ctx: &Ctx, rows: &[CertRecord]) {
     }
     let now = ctx.now();
     let days = i64::from(ctx.env.expiring_days);
-    let width = rows.iter().map(|r| r.client_id.len()).max().unwrap_or(9).max(9);
+    let width = rows
+        .iter()
+        .map(|r| r.client_id.len())
+        .max()
+        .unwrap_or(9)
+        .max(9);
     println!(
         "{:<width$}  {:<8}  {:<20}  {:<20}  {:>5}  SERIAL",
         "CLIENT_ID", "STATE", "ISSUED", "EXPIRES", "DAYS"
@@ -114,7 +125,11 @@ pub fn detail(cli: &Cli, ctx: &Ctx, d: &ClientDetail) {
     }
     let now = ctx.now();
     let r = &d.record;
-    println!("client {} — {}", r.client_id, r.state(now, i64::from(ctx.env.expiring_days)).as_str());
+    println!(
+        "client {} — {}",
+        r.client_id,
+        r.state(now, i64::from(ctx.env.expiring_days)).as_str()
+    );
     match &d.info {
         Some(info) => {
             for l in cert_lines("certificate", info, now) {
@@ -125,15 +140,24 @@ pub fn detail(cli: &Cli, ctx: &Ctx, d: &ClientDetail) {
                 println!("  san         {}", info.subject_alt_names.join(", "));
             }
         }
-        None => println!("  serial      {} (no PEM stored: item written by other tooling)", r.serial),
+        None => println!(
+            "  serial      {} (no PEM stored: item written by other tooling)",
+            r.serial
+        ),
     }
-    println!("  roster      status {}, expiry {}", r.status.as_str(), ts(r.expiry));
+    println!(
+        "  roster      status {}, expiry {}",
+        r.status.as_str(),
+        ts(r.expiry)
+    );
     if let Some(at) = r.revoked_at {
         println!(
             "  revoked     {} by {} ({})",
             ts(at),
             r.revoked_by.as_deref().unwrap_or("unknown"),
-            r.revocation_reason.map(|x| x.as_str()).unwrap_or("no reason")
+            r.revocation_reason
+                .map(|x| x.as_str())
+                .unwrap_or("no reason")
         );
     }
     if let Some(chain) = &d.chain {
@@ -185,7 +209,10 @@ pub fn issued(cli: &Cli, o: &IssueOutcome, files: Option<&ExportedFiles>) {
     match files {
         Some(f) => exported(cli, f),
         None if o.key_pem.is_some() => {
-            println!("the private key is held in the vault; `export {}` writes it out", o.record.client_id)
+            println!(
+                "the private key is held in the vault; `export {}` writes it out",
+                o.record.client_id
+            )
         }
         None => {}
     }
@@ -214,7 +241,9 @@ pub fn revoked(cli: &Cli, r: &CertRecord) {
         "revoked {} serial {} ({}); the authorizer denies it from the next request",
         r.client_id,
         r.serial,
-        r.revocation_reason.map(|x| x.as_str()).unwrap_or("unspecified")
+        r.revocation_reason
+            .map(|x| x.as_str())
+            .unwrap_or("unspecified")
     );
 }
 
@@ -229,9 +258,15 @@ pub fn reissued(cli: &Cli, o: &ReissueOutcome) {
         ts(o.new.record.expiry)
     );
     match o.old.status {
-        crate::model::CertStatus::Revoked => println!("old serial {} revoked (superseded)", o.old.serial),
+        crate::model::CertStatus::Revoked => {
+            println!("old serial {} revoked (superseded)", o.old.serial)
+        }
         crate::model::CertStatus::Active => {
-            println!("old serial {} stays valid until {} (grace)", o.old.serial, ts(o.old.expiry))
+            println!(
+                "old serial {} stays valid until {} (grace)",
+                o.old.serial,
+                ts(o.old.expiry)
+            )
         }
     }
 }
@@ -264,10 +299,20 @@ pub fn bundle(cli: &Cli, b: &BundleView) {
         return json(b);
     }
     if let Some(v) = &b.version {
-        println!("version {} ({} bytes, {})", v.version_id, v.size, ts(v.last_modified));
+        println!(
+            "version {} ({} bytes, {})",
+            v.version_id,
+            v.size,
+            ts(v.last_modified)
+        );
     }
     for c in &b.certs {
-        println!("  {}  expires {}  sha256 {}", c.subject, ts(c.not_after), &c.fingerprint_sha256[..16.min(c.fingerprint_sha256.len())]);
+        println!(
+            "  {}  expires {}  sha256 {}",
+            c.subject,
+            ts(c.not_after),
+            &c.fingerprint_sha256[..16.min(c.fingerprint_sha256.len())]
+        );
     }
     if b.problems.is_empty() {
         println!("no problems against API Gateway's rules");
@@ -276,7 +321,10 @@ pub fn bundle(cli: &Cli, b: &BundleView) {
         println!(
             "  {} {}{}",
             if p.fatal { "ERROR" } else { "warn " },
-            p.subject.as_ref().map(|s| format!("{s}: ")).unwrap_or_default(),
+            p.subject
+                .as_ref()
+                .map(|s| format!("{s}: "))
+                .unwrap_or_default(),
             p.message
         );
     }

@@ -20,7 +20,10 @@ pub struct Issuer {
 impl Issuer {
     /// The root certificate PEM (the chain's last entry).
     pub fn root_pem(&self) -> &str {
-        self.chain_pem.last().map(String::as_str).unwrap_or_default()
+        self.chain_pem
+            .last()
+            .map(String::as_str)
+            .unwrap_or_default()
     }
 
     /// Chain as DER, issuer first.
@@ -97,7 +100,9 @@ pub async fn ca_init(ctx: &Ctx, opts: &CaInitOptions) -> Result<CaSummary> {
                 .put(&VaultItem::IntermediateCert, &inter.cert_pem, false)
                 .await?;
         }
-        vault.put(&VaultItem::RootCert, &root.cert_pem, false).await?;
+        vault
+            .put(&VaultItem::RootCert, &root.cert_pem, false)
+            .await?;
         Ok(())
     };
     ctx.audited("ca.init", &env, change, |_| {

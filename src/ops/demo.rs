@@ -11,7 +11,15 @@ use crate::model::{RevocationReason, VaultItem};
 use crate::pki::{KeyAlgorithm, Subject};
 
 const COMPANIES: [&str; 10] = [
-    "acme", "globex", "initech", "umbrella", "hooli", "stark", "wayne", "wonka", "tyrell",
+    "acme",
+    "globex",
+    "initech",
+    "umbrella",
+    "hooli",
+    "stark",
+    "wayne",
+    "wonka",
+    "tyrell",
     "cyberdyne",
 ];
 const SERVICES: [&str; 5] = ["payments", "api", "reports", "mobile", "billing"];

@@ -22,15 +22,26 @@ fn ca_expiry(name: &str, info: &pki::CertInfo, now: time::OffsetDateTime) -> Doc
     let days = info.days_left(now);
     let until = crate::timefmt::format(info.not_after);
     if now > info.not_after {
-        check(name, CheckStatus::Fail, format!("'{}' expired on {until}; rotate it", info.subject))
+        check(
+            name,
+            CheckStatus::Fail,
+            format!("'{}' expired on {until}; rotate it", info.subject),
+        )
     } else if days < 90 {
         check(
             name,
             CheckStatus::Warn,
-            format!("'{}' expires in {days} days ({until}); plan its rotation", info.subject),
+            format!(
+                "'{}' expires in {days} days ({until}); plan its rotation",
+                info.subject
+            ),
         )
     } else {
-        check(name, CheckStatus::Ok, format!("'{}' valid until {until} ({days} days)", info.subject))
+        check(
+            name,
+            CheckStatus::Ok,
+            format!("'{}' valid until {until} ({days} days)", info.subject),
+        )
     }
 }
 
@@ -53,7 +64,10 @@ pub async fn doctor(ctx: &Ctx) -> Result<Vec<DoctorCheck>> {
             checks.push(check(
                 "ca",
                 CheckStatus::Fail,
-                format!("no root certificate at {}; run `ca init`", vault.name_of(&VaultItem::RootCert)),
+                format!(
+                    "no root certificate at {}; run `ca init`",
+                    vault.name_of(&VaultItem::RootCert)
+                ),
             ));
             None
         }
@@ -74,10 +88,17 @@ pub async fn doctor(ctx: &Ctx) -> Result<Vec<DoctorCheck>> {
                     checks.push(ca_expiry("ca.intermediate", &issuer.info, now));
                     let chain = issuer.chain_der()?;
                     let report = pki::verify_chain(&chain[0], &chain[1..], &chain[1..], now);
-                    let problems: Vec<String> =
-                        report.links.iter().flat_map(|l| l.problems.clone()).collect();
+                    let problems: Vec<String> = report
+                        .links
+                        .iter()
+                        .flat_map(|l| l.problems.clone())
+                        .collect();
                     checks.push(if report.ok {
-                        check("ca.chain", CheckStatus::Ok, "the intermediate verifies against the root")
+                        check(
+                            "ca.chain",
+                            CheckStatus::Ok,
+                            "the intermediate verifies against the root",
+                        )
                     } else {
                         check("ca.chain", CheckStatus::Fail, problems.join("; "))
                     });
@@ -97,7 +118,10 @@ pub async fn doctor(ctx: &Ctx) -> Result<Vec<DoctorCheck>> {
         (Ok(None), _) => checks.push(check(
             "truststore",
             CheckStatus::Warn,
-            format!("nothing published at {}; run `truststore publish`", ctx.backend.truststore.location()),
+            format!(
+                "nothing published at {}; run `truststore publish`",
+                ctx.backend.truststore.location()
+            ),
         )),
         (Ok(Some(published)), built) => {
             let version = published
@@ -108,8 +132,19 @@ pub async fn doctor(ctx: &Ctx) -> Result<Vec<DoctorCheck>> {
             for p in &published.problems {
                 checks.push(check(
                     "truststore.rules",
-                    if p.fatal { CheckStatus::Fail } else { CheckStatus::Warn },
-                    format!("{}{}", p.subject.as_ref().map(|s| format!("{s}: ")).unwrap_or_default(), p.message),
+                    if p.fatal {
+                        CheckStatus::Fail
+                    } else {
+                        CheckStatus::Warn
+                    },
+                    format!(
+                        "{}{}",
+                        p.subject
+                            .as_ref()
+                            .map(|s| format!("{s}: "))
+                            .unwrap_or_default(),
+                        p.message
+                    ),
                 ));
             }
             match built {
@@ -135,7 +170,10 @@ pub async fn doctor(ctx: &Ctx) -> Result<Vec<DoctorCheck>> {
             checks.push(check(
                 "roster",
                 CheckStatus::Ok,
-                format!("{} certificates ({legacy} written by other tooling)", records.len()),
+                format!(
+                    "{} certificates ({legacy} written by other tooling)",
+                    records.len()
+                ),
             ));
             if let Some(limit) = issuer_not_after {
                 let outliving: Vec<&str> = records
@@ -150,7 +188,12 @@ pub async fn doctor(ctx: &Ctx) -> Result<Vec<DoctorCheck>> {
                         format!(
                             "{} active cert(s) outlive their issuer: {}",
                             outliving.len(),
-                            outliving.iter().take(10).copied().collect::<Vec<_>>().join(", ")
+                            outliving
+                                .iter()
+                                .take(10)
+                                .copied()
+                                .collect::<Vec<_>>()
+                                .join(", ")
                         ),
                     ));
                 }

@@ -39,7 +39,10 @@ pub async fn export(
                 ))
             })?,
     };
-    let key = match vault.get(&VaultItem::ClientKey(client_id.to_string())).await? {
+    let key = match vault
+        .get(&VaultItem::ClientKey(client_id.to_string()))
+        .await?
+    {
         Some(key) if pki::key_matches_cert(&key, &cert_pem).unwrap_or(false) => Some(key),
         _ => None,
     };
@@ -122,9 +125,12 @@ fn create_dir(dir: &Path) -> Result<()> {
     builder.recursive(true);
     #[cfg(unix)]
     std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder
-        .create(dir)
-        .map_err(|e| Error::Io(format!("cannot create export directory {}: {e}", dir.display())))
+    builder.create(dir).map_err(|e| {
+        Error::Io(format!(
+            "cannot create export directory {}: {e}",
+            dir.display()
+        ))
+    })
 }
 
 /// Writes through a temporary file and a rename, so a reader never sees half a file and a

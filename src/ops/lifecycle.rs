@@ -6,11 +6,11 @@ use futures::StreamExt;
 use time::{Duration, OffsetDateTime};
 use zeroize::Zeroizing;
 
-use super::ca::{load_issuer, Issuer};
+use super::ca::{Issuer, load_issuer};
 use super::query::current_cert;
 use super::{
-    validate_client_id, BulkReport, Ctx, IssueOptions, IssueOutcome, KeyChoice, Progress,
-    ReissueOptions, ReissueOutcome,
+    BulkReport, Ctx, IssueOptions, IssueOutcome, KeyChoice, Progress, ReissueOptions,
+    ReissueOutcome, validate_client_id,
 };
 use crate::error::{Error, Result};
 use crate::model::{AuditOutcome, CertRecord, CertStatus, RevocationReason, VaultItem};
@@ -343,10 +343,11 @@ pub async fn issue_bulk(
 /// Finds the cert a revoke aims at: a decimal serial, or the client's current active cert.
 async fn revoke_target(ctx: &Ctx, target: &str) -> Result<CertRecord> {
     let target = target.trim();
-    if !target.is_empty() && target.chars().all(|c| c.is_ascii_digit()) {
-        if let Some(rec) = ctx.backend.roster.get(target).await? {
-            return Ok(rec);
-        }
+    if !target.is_empty()
+        && target.chars().all(|c| c.is_ascii_digit())
+        && let Some(rec) = ctx.backend.roster.get(target).await?
+    {
+        return Ok(rec);
     }
     let certs = ctx.backend.roster.by_client(target).await?;
     if certs.is_empty() {
@@ -427,11 +428,7 @@ pub async fn revoke(
 /// is revoked (superseded) at once, or kept valid for the grace period by shortening its
 /// `expiry` (the only field besides `status` the deployed authorizer reads). The old item's
 /// update and the new item's put are one transaction.
-pub async fn reissue(
-    ctx: &Ctx,
-    client_id: &str,
-    opts: &ReissueOptions,
-) -> Result<ReissueOutcome> {
+pub async fn reissue(ctx: &Ctx, client_id: &str, opts: &ReissueOptions) -> Result<ReissueOutcome> {
     ctx.require_writable("reissue")?;
     let now = ctx.now();
     let certs = ctx.backend.roster.by_client(client_id).await?;
@@ -518,7 +515,11 @@ pub async fn reissue(
         format!(
             "new serial {}{}; old cert {}",
             o.new.record.serial,
-            if opts.rekey { " (new key)" } else { " (same key)" },
+            if opts.rekey {
+                " (new key)"
+            } else {
+                " (same key)"
+            },
             match o.old.status {
                 CertStatus::Revoked => "revoked (superseded)".to_string(),
                 CertStatus::Active =>
@@ -556,20 +557,19 @@ async fn swap_vault(ctx: &Ctx, client_id: &str, issued: &IssuedCert) -> Result<V
 /// Puts back what a failed re-issue replaced, so a lost race leaves the vault as it was.
 async fn restore_vault(ctx: &Ctx, client_id: &str, before: VaultBefore) {
     let vault = &ctx.backend.vault;
-    if let Some(key) = before.key {
-        if let Err(e) = vault
-            .put(&VaultItem::ClientKey(client_id.to_string()), &key, true)
-            .await
+    let items = [
+        (VaultItem::ClientKey(client_id.to_string()), before.key),
+        (VaultItem::ClientCert(client_id.to_string()), before.cert),
+    ];
+    for (item, value) in items {
+        if let Some(value) = value
+            && let Err(e) = vault.put(&item, &value, true).await
         {
-            tracing::error!(client_id, error = %e, "could not restore the client key after a failed re-issue");
-        }
-    }
-    if let Some(cert) = before.cert {
-        if let Err(e) = vault
-            .put(&VaultItem::ClientCert(client_id.to_string()), &cert, true)
-            .await
-        {
-            tracing::error!(client_id, error = %e, "could not restore the client certificate after a failed re-issue");
+            tracing::error!(
+                name = %vault.name_of(&item),
+                error = %e,
+                "could not restore the vault after a failed re-issue"
+            );
         }
     }
 }

@@ -285,13 +285,12 @@ mod lifecycle;
 mod query;
 mod truststore;
 
-pub use ca::{ca_init, ca_show, load_issuer, Issuer};
+pub use ca::{Issuer, ca_init, ca_show, load_issuer};
 pub use demo::{demo, demo_client_ids};
 pub use doctor::doctor;
 pub use export::{export, export_issued};
 pub use lifecycle::{issue, issue_bulk, parse_bulk_file, reissue, revoke};
 pub use query::{audit, latest_per_client, list, show, verify};
 pub use truststore::{
-    truststore_build, truststore_history, truststore_publish, truststore_rollback,
-    truststore_show,
+    truststore_build, truststore_history, truststore_publish, truststore_rollback, truststore_show,
 };

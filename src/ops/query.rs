@@ -49,7 +49,9 @@ pub async fn list(ctx: &Ctx, filter: StatusFilter) -> Result<Vec<CertRecord>> {
             let state = r.state(now, days);
             match filter {
                 StatusFilter::All => true,
-                StatusFilter::Active => matches!(state, ClientState::Active | ClientState::Expiring),
+                StatusFilter::Active => {
+                    matches!(state, ClientState::Active | ClientState::Expiring)
+                }
                 StatusFilter::Expiring => state == ClientState::Expiring,
                 StatusFilter::Revoked => state == ClientState::Revoked,
             }
@@ -67,11 +69,11 @@ async fn find(ctx: &Ctx, key: &str) -> Result<(CertRecord, Vec<CertRecord>)> {
     } else {
         None
     };
-    if let Some(serial) = serial {
-        if let Some(rec) = ctx.backend.roster.get(&serial).await? {
-            let history = ctx.backend.roster.by_client(&rec.client_id).await?;
-            return Ok((rec, history));
-        }
+    if let Some(serial) = serial
+        && let Some(rec) = ctx.backend.roster.get(&serial).await?
+    {
+        let history = ctx.backend.roster.by_client(&rec.client_id).await?;
+        return Ok((rec, history));
     }
     let history = ctx.backend.roster.by_client(key).await?;
     let rec = current_cert(&history).cloned().ok_or_else(|| {
@@ -142,7 +144,7 @@ pub async fn show(ctx: &Ctx, client_or_serial: &str) -> Result<ClientDetail> {
         }
         None => (None, None, None),
     };
-    history.sort_by(|a, b| b.issued_at.cmp(&a.issued_at));
+    history.sort_by_key(|c| std::cmp::Reverse(c.issued_at));
     Ok(ClientDetail {
         record,
         info,
@@ -204,7 +206,8 @@ pub async fn verify(ctx: &Ctx, cert_pem: &str) -> Result<Verdict> {
             }
         }
         if !report.ok && report.links.iter().all(|l| l.problems.is_empty()) {
-            reasons.push("gateway: the chain does not reach a CA in the published truststore".into());
+            reasons
+                .push("gateway: the chain does not reach a CA in the published truststore".into());
         }
     }
 

@@ -32,9 +32,10 @@ pub async fn truststore_build(ctx: &Ctx) -> Result<BundleView> {
                 ctx.env.name
             ))
         })?;
-        pinned.extend(pki::parse_pem_certs(&text, false).map_err(|e| {
-            Error::Config(format!("pinned CA file {}: {e}", path.display()))
-        })?);
+        pinned.extend(
+            pki::parse_pem_certs(&text, false)
+                .map_err(|e| Error::Config(format!("pinned CA file {}: {e}", path.display())))?,
+        );
     }
     let pem = pki::build_bundle(&chain, &pinned);
     view(ctx, pem, None)
@@ -64,7 +65,10 @@ pub async fn truststore_show(ctx: &Ctx) -> Result<Option<BundleView>> {
 /// Active clients whose issuer is not among `certs` (they would be refused by the gateway).
 fn clients_losing_trust(records: &[CertRecord], certs: &[CertInfo], ctx: &Ctx) -> Vec<String> {
     let now = ctx.now();
-    let fingerprints: HashSet<&str> = certs.iter().map(|c| c.fingerprint_sha256.as_str()).collect();
+    let fingerprints: HashSet<&str> = certs
+        .iter()
+        .map(|c| c.fingerprint_sha256.as_str())
+        .collect();
     let subjects: HashSet<&str> = certs.iter().map(|c| c.subject.as_str()).collect();
     records
         .iter()
@@ -104,7 +108,11 @@ async fn check_publishable(ctx: &Ctx, bundle: &BundleView, force: bool) -> Resul
             "the bundle would stop trusting {} active client(s); nothing was published (--force publishes anyway):\n  {}{}",
             losing.len(),
             shown.join("\n  "),
-            if losing.len() > shown.len() { "\n  ..." } else { "" }
+            if losing.len() > shown.len() {
+                "\n  ..."
+            } else {
+                ""
+            }
         )));
     }
     Ok(())
@@ -117,10 +125,10 @@ pub async fn truststore_publish(ctx: &Ctx, force: bool) -> Result<TruststoreVers
     let bundle = truststore_build(ctx).await?;
     check_publishable(ctx, &bundle, force).await?;
     let current = ctx.backend.truststore.current().await?;
-    if let Some((pem, version)) = &current {
-        if *pem == bundle.pem {
-            return Ok(version.clone());
-        }
+    if let Some((pem, version)) = &current
+        && *pem == bundle.pem
+    {
+        return Ok(version.clone());
     }
     let if_match = current.as_ref().map(|(_, v)| v.etag.clone());
     let location = ctx.backend.truststore.location();
@@ -131,14 +139,19 @@ pub async fn truststore_publish(ctx: &Ctx, force: bool) -> Result<TruststoreVers
             .put(&bundle.pem, if_match.as_deref())
             .await?)
     };
-    ctx.audited("truststore.publish", &location, change, |v: &TruststoreVersion| {
-        format!(
-            "version {} ({} certificates){}",
-            v.version_id,
-            bundle.certs.len(),
-            if force { ", forced" } else { "" }
-        )
-    })
+    ctx.audited(
+        "truststore.publish",
+        &location,
+        change,
+        |v: &TruststoreVersion| {
+            format!(
+                "version {} ({} certificates){}",
+                v.version_id,
+                bundle.certs.len(),
+                if force { ", forced" } else { "" }
+            )
+        },
+    )
     .await
 }
 
@@ -161,9 +174,20 @@ pub async fn truststore_rollback(ctx: &Ctx, version_id: &str) -> Result<Truststo
     let current = ctx.backend.truststore.current().await?;
     let if_match = current.as_ref().map(|(_, v)| v.etag.clone());
     let location = ctx.backend.truststore.location();
-    let change = async { Ok(ctx.backend.truststore.put(&pem, if_match.as_deref()).await?) };
-    ctx.audited("truststore.rollback", &location, change, |v: &TruststoreVersion| {
-        format!("restored version {version_id} as version {}", v.version_id)
-    })
+    let change = async {
+        Ok(ctx
+            .backend
+            .truststore
+            .put(&pem, if_match.as_deref())
+            .await?)
+    };
+    ctx.audited(
+        "truststore.rollback",
+        &location,
+        change,
+        |v: &TruststoreVersion| {
+            format!("restored version {version_id} as version {}", v.version_id)
+        },
+    )
     .await
 }

@@ -2,12 +2,20 @@
 
 use std::fs;
 
-use crate::common::{code, openssl, split_pem, stderr, Home};
+use crate::common::{Home, code, openssl, split_pem, stderr};
 
 /// A home with a fast (ECDSA P-256) three-tier CA.
 fn home_with_ca() -> Home {
     let home = Home::new();
-    home.ok(&["--yes", "ca", "init", "--key-algorithm", "ecdsa-p256", "--subject", "C=GB,O=Test Ltd"]);
+    home.ok(&[
+        "--yes",
+        "ca",
+        "init",
+        "--key-algorithm",
+        "ecdsa-p256",
+        "--subject",
+        "C=GB,O=Test Ltd",
+    ]);
     home
 }
 
@@ -25,28 +33,64 @@ fn reference_ca_issues_chains_that_openssl_verifies() {
     assert_eq!(ca["root"]["key_algorithm"], "rsa-4096");
     assert_eq!(ca["intermediate"]["key_algorithm"], "rsa-4096");
     assert_eq!(ca["intermediate"]["path_len"], 0);
-    let names: Vec<&str> = ca["vault_names"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
-    assert!(names.contains(&"/apigw-mtls/local/ca/intermediate/private-key"), "{names:?}");
+    let names: Vec<&str> = ca["vault_names"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert!(
+        names.contains(&"/apigw-mtls/local/ca/intermediate/private-key"),
+        "{names:?}"
+    );
 
     for alg in ["ecdsa-p256", "ecdsa-p384", "rsa-2048"] {
         let id = format!("client-{alg}");
         let out = home.path().join(&id);
-        home.ok(&["issue", &id, "--key-algorithm", alg, "--out", out.to_str().unwrap()]);
+        home.ok(&[
+            "issue",
+            &id,
+            "--key-algorithm",
+            alg,
+            "--out",
+            out.to_str().unwrap(),
+        ]);
         let chain = split_pem(&fs::read_to_string(out.join("chain.pem")).unwrap());
         assert_eq!(chain.len(), 2, "chain.pem holds intermediate then root");
         let inter = write(&home, "inter.pem", &chain[0]);
         let root = write(&home, "root.pem", &chain[1]);
         let client = out.join("client.pem");
-        let (ok, text) = openssl(&["verify", "-CAfile", &root, "-untrusted", &inter, client.to_str().unwrap()]);
+        let (ok, text) = openssl(&[
+            "verify",
+            "-CAfile",
+            &root,
+            "-untrusted",
+            &inter,
+            client.to_str().unwrap(),
+        ]);
         assert!(ok, "{alg}: {text}");
         let (_, text) = openssl(&["x509", "-in", client.to_str().unwrap(), "-noout", "-text"]);
-        for want in ["CA:FALSE", "Digital Signature", "TLS Web Client Authentication", "Subject Key Identifier", "Authority Key Identifier"] {
+        for want in [
+            "CA:FALSE",
+            "Digital Signature",
+            "TLS Web Client Authentication",
+            "Subject Key Identifier",
+            "Authority Key Identifier",
+        ] {
             assert!(text.contains(want), "{alg}: no {want} in\n{text}");
         }
-        assert_eq!(text.contains("Key Encipherment"), alg.starts_with("rsa"), "{alg}:\n{text}");
-        assert!(text.contains(&format!("CN={id}")) || text.contains(&format!("CN = {id}")), "{text}");
+        assert_eq!(
+            text.contains("Key Encipherment"),
+            alg.starts_with("rsa"),
+            "{alg}:\n{text}"
+        );
+        assert!(
+            text.contains(&format!("CN={id}")) || text.contains(&format!("CN = {id}")),
+            "{text}"
+        );
         let key = out.join("client.key");
-        let mode = std::os::unix::fs::PermissionsExt::mode(&fs::metadata(&key).unwrap().permissions());
+        let mode =
+            std::os::unix::fs::PermissionsExt::mode(&fs::metadata(&key).unwrap().permissions());
         assert_eq!(mode & 0o777, 0o600, "client.key must be 0600");
         let (ok, text) = openssl(&["pkey", "-in", key.to_str().unwrap(), "-noout"]);
         assert!(ok, "{text}");
@@ -56,13 +100,25 @@ fn reference_ca_issues_chains_that_openssl_verifies() {
 #[test]
 fn root_only_hierarchy_signs_clients_with_the_root() {
     let home = Home::new();
-    home.ok(&["--yes", "ca", "init", "--root-only", "--key-algorithm", "ecdsa-p384"]);
+    home.ok(&[
+        "--yes",
+        "ca",
+        "init",
+        "--root-only",
+        "--key-algorithm",
+        "ecdsa-p384",
+    ]);
     let out = home.path().join("c");
     home.ok(&["issue", "partner", "--out", out.to_str().unwrap()]);
     let chain = split_pem(&fs::read_to_string(out.join("chain.pem")).unwrap());
     assert_eq!(chain.len(), 1, "root-only chain is the root alone");
     let root = write(&home, "root.pem", &chain[0]);
-    let (ok, text) = openssl(&["verify", "-CAfile", &root, out.join("client.pem").to_str().unwrap()]);
+    let (ok, text) = openssl(&[
+        "verify",
+        "-CAfile",
+        &root,
+        out.join("client.pem").to_str().unwrap(),
+    ]);
     assert!(ok, "{text}");
 }
 
@@ -72,18 +128,38 @@ fn csr_issuance_and_export_with_pkcs12() {
     let key = home.path().join("csr.key");
     let csr = home.path().join("req.csr");
     let (ok, text) = openssl(&[
-        "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-        "-keyout", key.to_str().unwrap(), "-out", csr.to_str().unwrap(), "-subj", "/CN=ignored",
+        "req",
+        "-new",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        key.to_str().unwrap(),
+        "-out",
+        csr.to_str().unwrap(),
+        "-subj",
+        "/CN=ignored",
     ]);
     assert!(ok, "{text}");
     let issued = home.json(&["issue", "from-csr", "--csr", csr.to_str().unwrap()]);
     assert_eq!(issued["record"]["key_held"], false);
-    assert_eq!(issued["info"]["cn"], "from-csr", "CN is the client_id, not the CSR's subject");
+    assert_eq!(
+        issued["info"]["cn"], "from-csr",
+        "CN is the client_id, not the CSR's subject"
+    );
 
     // The key stays with the requester, so a PKCS#12 export is refused and nothing is written.
     let dir = home.path().join("export-csr");
     let out = home
-        .cmd(&["export", "from-csr", "--out", dir.to_str().unwrap(), "--p12"])
+        .cmd(&[
+            "export",
+            "from-csr",
+            "--out",
+            dir.to_str().unwrap(),
+            "--p12",
+        ])
         .env("MTLS_CONSOLE_P12_PASSPHRASE", "correct horse")
         .output()
         .unwrap();
@@ -94,30 +170,68 @@ fn csr_issuance_and_export_with_pkcs12() {
     home.ok(&["issue", "with-key"]);
     let dir = home.path().join("export");
     let out = home
-        .cmd(&["export", "with-key", "--out", dir.to_str().unwrap(), "--p12"])
+        .cmd(&[
+            "export",
+            "with-key",
+            "--out",
+            dir.to_str().unwrap(),
+            "--p12",
+        ])
         .env("MTLS_CONSOLE_P12_PASSPHRASE", "correct horse")
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     let p12 = dir.join("client.p12");
-    let (ok, text) = openssl(&["pkcs12", "-in", p12.to_str().unwrap(), "-passin", "pass:correct horse", "-nokeys", "-info"]);
+    let (ok, text) = openssl(&[
+        "pkcs12",
+        "-in",
+        p12.to_str().unwrap(),
+        "-passin",
+        "pass:correct horse",
+        "-nokeys",
+        "-info",
+    ]);
     assert!(ok, "{text}");
     assert!(text.contains("with-key"), "{text}");
-    let (ok, _) = openssl(&["pkcs12", "-in", p12.to_str().unwrap(), "-passin", "pass:wrong", "-nokeys"]);
+    let (ok, _) = openssl(&[
+        "pkcs12",
+        "-in",
+        p12.to_str().unwrap(),
+        "-passin",
+        "pass:wrong",
+        "-nokeys",
+    ]);
     assert!(!ok, "a wrong passphrase must not open the PKCS#12 file");
 }
 
 #[test]
 fn bulk_issue_is_idempotent_and_all_or_nothing_on_bad_input() {
     let home = home_with_ca();
-    let bad = write(&home, "bad.json", r#"{"clients":[{"client_id":"good-one"},{"client_id":"bad one"},{"client_id":"x/y"}]}"#);
+    let bad = write(
+        &home,
+        "bad.json",
+        r#"{"clients":[{"client_id":"good-one"},{"client_id":"bad one"},{"client_id":"x/y"}]}"#,
+    );
     let out = home.run(&["issue", "--from", &bad]);
     assert_eq!(code(&out), 3);
     let err = stderr(&out);
-    assert!(err.contains("clients[1]") && err.contains("clients[2]") && err.contains("nothing was issued"), "{err}");
-    assert_eq!(home.json(&["list"]).as_array().unwrap().len(), 0, "a refused file issues nothing");
+    assert!(
+        err.contains("clients[1]")
+            && err.contains("clients[2]")
+            && err.contains("nothing was issued"),
+        "{err}"
+    );
+    assert_eq!(
+        home.json(&["list"]).as_array().unwrap().len(),
+        0,
+        "a refused file issues nothing"
+    );
 
-    let file = write(&home, "clients.json", r#"{"clients":[{"client_id":"a-1"},{"client_id":"b-2"},{"client_id":"c-3","key_algorithm":"rsa-2048"}]}"#);
+    let file = write(
+        &home,
+        "clients.json",
+        r#"{"clients":[{"client_id":"a-1"},{"client_id":"b-2"},{"client_id":"c-3","key_algorithm":"rsa-2048"}]}"#,
+    );
     let first = home.json(&["issue", "--from", &file]);
     assert_eq!(first["issued"].as_array().unwrap().len(), 3);
     let again = home.json(&["issue", "--from", &file]);
@@ -134,14 +248,31 @@ fn revoke_then_verify_denies_and_names_the_reason() {
     home.ok(&["--yes", "truststore", "publish"]);
     let cert = dir.join("client.pem");
     let out = home.run(&["verify", cert.to_str().unwrap()]);
-    assert_eq!(code(&out), 0, "{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
+    assert_eq!(
+        code(&out),
+        0,
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        stderr(&out)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("ALLOW"));
 
-    home.ok(&["--yes", "revoke", "victim", "--reason", "key-compromise", "--note", "INC-1"]);
+    home.ok(&[
+        "--yes",
+        "revoke",
+        "victim",
+        "--reason",
+        "key-compromise",
+        "--note",
+        "INC-1",
+    ]);
     let out = home.run(&["verify", cert.to_str().unwrap()]);
     assert_eq!(code(&out), 10);
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("DENY") && text.contains("revoked") && text.contains("keyCompromise"), "{text}");
+    assert!(
+        text.contains("DENY") && text.contains("revoked") && text.contains("keyCompromise"),
+        "{text}"
+    );
 
     // Revoking again is a clear conflict; an unknown client is not found.
     let out = home.run(&["--yes", "revoke", "victim", "--reason", "superseded"]);
@@ -150,7 +281,11 @@ fn revoke_then_verify_denies_and_names_the_reason() {
     assert_eq!(code(&out), 4, "{}", stderr(&out));
     let out = home.run(&["--yes", "revoke", "victim", "--reason", "bored"]);
     assert_eq!(code(&out), 3);
-    assert!(stderr(&out).contains("keyCompromise"), "lists the valid reasons: {}", stderr(&out));
+    assert!(
+        stderr(&out).contains("keyCompromise"),
+        "lists the valid reasons: {}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -160,14 +295,30 @@ fn verify_denies_a_foreign_and_a_self_signed_cert() {
     let key = home.path().join("self.key");
     let cert = home.path().join("self.pem");
     let (ok, text) = openssl(&[
-        "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "30",
-        "-keyout", key.to_str().unwrap(), "-out", cert.to_str().unwrap(), "-subj", "/CN=intruder",
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-days",
+        "30",
+        "-keyout",
+        key.to_str().unwrap(),
+        "-out",
+        cert.to_str().unwrap(),
+        "-subj",
+        "/CN=intruder",
     ]);
     assert!(ok, "{text}");
     let out = home.run(&["verify", cert.to_str().unwrap()]);
     assert_eq!(code(&out), 10);
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("self-signed") && text.contains("no roster item"), "{text}");
+    assert!(
+        text.contains("self-signed") && text.contains("no roster item"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -186,14 +337,39 @@ fn concurrent_revokes_from_two_processes_leave_one_success_and_one_conflict() {
     let outs = [a.wait_with_output().unwrap(), b.wait_with_output().unwrap()];
     let mut codes: Vec<i32> = outs.iter().map(code).collect();
     codes.sort();
-    assert_eq!(codes, vec![0, 5], "one revoke wins, one conflicts: {}", outs.iter().map(stderr).collect::<String>());
+    assert_eq!(
+        codes,
+        vec![0, 5],
+        "one revoke wins, one conflicts: {}",
+        outs.iter().map(stderr).collect::<String>()
+    );
     let loser = outs.iter().find(|o| code(o) == 5).unwrap();
-    assert!(stderr(loser).contains("revoked") || stderr(loser).contains("changed"), "{}", stderr(loser));
+    assert!(
+        stderr(loser).contains("revoked") || stderr(loser).contains("changed"),
+        "{}",
+        stderr(loser)
+    );
 
     let audit = home.json(&["audit"]);
-    let revokes: Vec<&serde_json::Value> = audit.as_array().unwrap().iter().filter(|r| r["action"] == "revoke").collect();
-    assert_eq!(revokes.iter().filter(|r| r["outcome"] == "ok").count(), 1, "{audit:#}");
-    assert_eq!(revokes.iter().filter(|r| r["outcome"] == "conflict").count(), 1, "{audit:#}");
+    let revokes: Vec<&serde_json::Value> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["action"] == "revoke")
+        .collect();
+    assert_eq!(
+        revokes.iter().filter(|r| r["outcome"] == "ok").count(),
+        1,
+        "{audit:#}"
+    );
+    assert_eq!(
+        revokes
+            .iter()
+            .filter(|r| r["outcome"] == "conflict")
+            .count(),
+        1,
+        "{audit:#}"
+    );
 }
 
 #[test]
@@ -206,24 +382,42 @@ fn reissue_keeps_the_key_and_honours_the_grace_period() {
     let new_pem = out["new"]["cert_pem"].as_str().unwrap().to_string();
     assert_ne!(out["new"]["record"]["serial"], old_serial);
     assert_eq!(out["new"]["record"]["replaces"], old_serial.as_str());
-    assert_eq!(out["old"]["status"], "active", "grace keeps the old cert active");
+    assert_eq!(
+        out["old"]["status"], "active",
+        "grace keeps the old cert active"
+    );
     assert_eq!(out["old"]["replaced_by"], out["new"]["record"]["serial"]);
 
     let pubkey = |pem: &str, name: &str| {
         let path = write(&home, name, pem);
         openssl(&["x509", "-in", &path, "-noout", "-pubkey"]).1
     };
-    assert_eq!(pubkey(&old_pem, "old.pem"), pubkey(&new_pem, "new.pem"), "same key without --rekey");
+    assert_eq!(
+        pubkey(&old_pem, "old.pem"),
+        pubkey(&new_pem, "new.pem"),
+        "same key without --rekey"
+    );
 
     // The grace period ends the old cert through `expiry`, the field the authorizer reads.
     let old = home.json(&["show", &old_serial]);
-    let expiry = time::OffsetDateTime::parse(old["record"]["expiry"].as_str().unwrap(), &time::format_description::well_known::Rfc3339).unwrap();
+    let expiry = time::OffsetDateTime::parse(
+        old["record"]["expiry"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
     let left = expiry - time::OffsetDateTime::now_utc();
-    assert!(left <= time::Duration::hours(24) && left > time::Duration::hours(23), "{left}");
+    assert!(
+        left <= time::Duration::hours(24) && left > time::Duration::hours(23),
+        "{left}"
+    );
 
     let rekeyed = home.json(&["--yes", "reissue", "renewer", "--rekey"]);
     let rekeyed_pem = rekeyed["new"]["cert_pem"].as_str().unwrap();
-    assert_ne!(pubkey(&new_pem, "a.pem"), pubkey(rekeyed_pem, "b.pem"), "--rekey makes a new key");
+    assert_ne!(
+        pubkey(&new_pem, "a.pem"),
+        pubkey(rekeyed_pem, "b.pem"),
+        "--rekey makes a new key"
+    );
     assert_eq!(rekeyed["old"]["status"], "revoked");
     assert_eq!(rekeyed["old"]["revocation_reason"], "superseded");
     let shown = home.json(&["show", "renewer"]);
@@ -251,7 +445,13 @@ fn bad_client_ids_are_refused_and_change_nothing() {
     assert_eq!(code(&out), 3);
     assert!(stderr(&out).contains("authorizer"), "{}", stderr(&out));
     assert_eq!(home.json(&["list"]).as_array().unwrap().len(), 0);
-    assert!(home.json(&["audit"]).as_array().unwrap().iter().all(|r| r["action"] != "issue"));
+    assert!(
+        home.json(&["audit"])
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["action"] != "issue")
+    );
 }
 
 #[test]
@@ -267,16 +467,30 @@ fn issuing_twice_points_to_reissue_and_missing_ca_points_to_ca_init() {
     assert_eq!(code(&out), 5);
     assert!(stderr(&out).contains("reissue twice"), "{}", stderr(&out));
     let out = home.run(&["--yes", "ca", "init"]);
-    assert_eq!(code(&out), 5, "an existing CA is never overwritten: {}", stderr(&out));
+    assert_eq!(
+        code(&out),
+        5,
+        "an existing CA is never overwritten: {}",
+        stderr(&out)
+    );
 }
 
 #[test]
 fn malformed_csr_and_cert_files_get_one_clear_error() {
     let home = home_with_ca();
-    let truncated = write(&home, "t.csr", "-----BEGIN CERTIFICATE REQUEST-----\nMIIB\n");
+    let truncated = write(
+        &home,
+        "t.csr",
+        "-----BEGIN CERTIFICATE REQUEST-----\nMIIB\n",
+    );
     let out = home.run(&["issue", "csr-client", "--csr", &truncated]);
     assert_eq!(code(&out), 3, "{}", stderr(&out));
-    assert_eq!(stderr(&out).lines().count(), 1, "one message: {}", stderr(&out));
+    assert_eq!(
+        stderr(&out).lines().count(),
+        1,
+        "one message: {}",
+        stderr(&out)
+    );
     let garbage = write(&home, "g.pem", "hello");
     let out = home.run(&["verify", &garbage]);
     assert_eq!(code(&out), 3, "{}", stderr(&out));
@@ -292,7 +506,14 @@ fn truststore_publish_history_and_rollback() {
     assert_eq!(code(&out), 4, "nothing published yet: {}", stderr(&out));
     let built = home.json(&["truststore", "build"]);
     assert_eq!(built["certs"].as_array().unwrap().len(), 2);
-    assert!(built["problems"].as_array().unwrap().iter().all(|p| p["fatal"] == false), "{built:#}");
+    assert!(
+        built["problems"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["fatal"] == false),
+        "{built:#}"
+    );
     let v1 = home.json(&["--yes", "truststore", "publish"]);
     let shown = home.json(&["truststore", "show"]);
     assert_eq!(shown["version"]["version_id"], v1["version_id"]);
@@ -304,16 +525,35 @@ fn truststore_publish_history_and_rollback() {
     let key = home.path().join("cdn.key");
     let cdn = home.path().join("cdn.pem");
     let (ok, text) = openssl(&[
-        "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "3650",
-        "-keyout", key.to_str().unwrap(), "-out", cdn.to_str().unwrap(), "-subj", "/CN=CDN Origin Pull CA",
-        "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-days",
+        "3650",
+        "-keyout",
+        key.to_str().unwrap(),
+        "-out",
+        cdn.to_str().unwrap(),
+        "-subj",
+        "/CN=CDN Origin Pull CA",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
     ]);
     assert!(ok, "{text}");
     let config_dir = home.path().join("config/mtls-console");
     fs::create_dir_all(&config_dir).unwrap();
     fs::write(
         config_dir.join("config.toml"),
-        format!("[environments.local]\npinned_cas = [\"{}\"]\n", cdn.display()),
+        format!(
+            "[environments.local]\npinned_cas = [\"{}\"]\n",
+            cdn.display()
+        ),
     )
     .unwrap();
     let v2 = home.json(&["--yes", "truststore", "publish"]);
@@ -324,7 +564,12 @@ fn truststore_publish_history_and_rollback() {
     assert_eq!(history.as_array().unwrap().len(), 2);
     assert_eq!(history[0]["version_id"], v2["version_id"], "newest first");
 
-    let v3 = home.json(&["--yes", "truststore", "rollback", v1["version_id"].as_str().unwrap()]);
+    let v3 = home.json(&[
+        "--yes",
+        "truststore",
+        "rollback",
+        v1["version_id"].as_str().unwrap(),
+    ]);
     let shown = home.json(&["truststore", "show"]);
     assert_eq!(shown["version"]["version_id"], v3["version_id"]);
     assert_eq!(shown["certs"].as_array().unwrap().len(), 2);
@@ -339,20 +584,37 @@ fn demo_fills_an_environment_with_varied_states_and_doctor_is_happy() {
     let rows = home.json(&["list"]);
     let rows = rows.as_array().unwrap();
     assert_eq!(rows.len(), 50);
-    let count = |status: &str| home.json(&["list", "--status", status]).as_array().unwrap().len();
+    let count = |status: &str| {
+        home.json(&["list", "--status", status])
+            .as_array()
+            .unwrap()
+            .len()
+    };
     assert_eq!(count("revoked"), 6);
     assert!(count("expiring") >= 10, "expiring: {}", count("expiring"));
     let now = time::OffsetDateTime::now_utc();
     let expired = rows
         .iter()
         .filter(|r| r["status"] == "active")
-        .filter(|r| time::OffsetDateTime::parse(r["expiry"].as_str().unwrap(), &time::format_description::well_known::Rfc3339).unwrap() < now)
+        .filter(|r| {
+            time::OffsetDateTime::parse(
+                r["expiry"].as_str().unwrap(),
+                &time::format_description::well_known::Rfc3339,
+            )
+            .unwrap()
+                < now
+        })
         .count();
     assert_eq!(expired, 4);
     let out = home.run(&["doctor"]);
     assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stdout));
     let out = home.run(&["demo"]);
-    assert_eq!(code(&out), 5, "demo refuses an environment with a CA: {}", stderr(&out));
+    assert_eq!(
+        code(&out),
+        5,
+        "demo refuses an environment with a CA: {}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -369,7 +631,11 @@ fn unknown_environment_and_confirmation_without_terminal_are_clear_errors() {
     let home = home_with_ca();
     let out = home.run(&["--env", "prod", "list"]);
     assert_eq!(code(&out), 7);
-    assert!(stderr(&out).contains("no environment named 'prod'"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no environment named 'prod'"),
+        "{}",
+        stderr(&out)
+    );
     home.ok(&["issue", "needs-yes"]);
     let out = home.run(&["revoke", "needs-yes", "--reason", "superseded"]);
     assert_eq!(code(&out), 3);

@@ -5,7 +5,7 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::common::{bin, Home};
+use crate::common::{Home, bin};
 
 /// A tmux server of its own (private socket), killed when the test ends.
 struct Tmux {
@@ -23,13 +23,18 @@ impl Tmux {
     }
 
     fn screen(&self) -> String {
-        String::from_utf8_lossy(&self.cmd(&["capture-pane", "-p", "-t", "console"]).stdout).into_owned()
+        String::from_utf8_lossy(&self.cmd(&["capture-pane", "-p", "-t", "console"]).stdout)
+            .into_owned()
     }
 
     fn keys(&self, keys: &[&str]) {
         for k in keys {
             let out = self.cmd(&["send-keys", "-t", "console", k]);
-            assert!(out.status.success(), "send-keys {k}: {}", String::from_utf8_lossy(&out.stderr));
+            assert!(
+                out.status.success(),
+                "send-keys {k}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
         }
     }
 
@@ -46,7 +51,10 @@ impl Tmux {
             if cond(&screen) {
                 return screen;
             }
-            assert!(Instant::now() < deadline, "timed out waiting for {what}; screen:\n{screen}");
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}; screen:\n{screen}"
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
     }
@@ -80,8 +88,22 @@ fn filter_detail_revoke_and_quit_in_a_real_terminal() {
     let tmux = Tmux {
         socket: format!("mtls-console-test-{}", std::process::id()),
     };
-    let out = tmux.cmd(&["new-session", "-d", "-s", "console", "-x", "120", "-y", "40", &shell]);
-    assert!(out.status.success(), "tmux new-session: {}", String::from_utf8_lossy(&out.stderr));
+    let out = tmux.cmd(&[
+        "new-session",
+        "-d",
+        "-s",
+        "console",
+        "-x",
+        "120",
+        "-y",
+        "40",
+        &shell,
+    ]);
+    assert!(
+        out.status.success(),
+        "tmux new-session: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     let first = tmux.wait("the roster", |s| row(s, "acme-payments").is_some());
     assert!(first.contains("50 clients"), "summary line:\n{first}");
@@ -91,9 +113,14 @@ fn filter_detail_revoke_and_quit_in_a_real_terminal() {
     let filtered = tmux.wait("the filter to narrow the roster", |s| {
         row(s, "globex-api").is_some() && row(s, "acme-payments").is_none()
     });
-    assert!(row(&filtered, "globex-api").unwrap().contains("active"), "{filtered}");
+    assert!(
+        row(&filtered, "globex-api").unwrap().contains("active"),
+        "{filtered}"
+    );
     tmux.keys(&["Enter", "Enter"]);
-    tmux.wait("the detail pane", |s| s.contains("SHA-256") || s.contains("sha256") || s.contains("Fingerprint"));
+    tmux.wait("the detail pane", |s| {
+        s.contains("SHA-256") || s.contains("sha256") || s.contains("Fingerprint")
+    });
     tmux.keys(&["Escape"]);
 
     tmux.keys(&["x"]);
@@ -101,25 +128,42 @@ fn filter_detail_revoke_and_quit_in_a_real_terminal() {
     tmux.keys(&["Enter"]);
     tmux.text("globex-apl");
     tmux.keys(&["Enter"]);
-    let refused = tmux.wait("the mismatch to be refused", |s| s.contains("does not match"));
-    assert!(refused.contains("Revoke globex-api"), "a mistyped client_id keeps the dialog open:\n{refused}");
+    let refused = tmux.wait("the mismatch to be refused", |s| {
+        s.contains("does not match")
+    });
+    assert!(
+        refused.contains("Revoke globex-api"),
+        "a mistyped client_id keeps the dialog open:\n{refused}"
+    );
     tmux.keys(&["BSpace"]);
     tmux.text("i");
     tmux.keys(&["Enter"]);
     tmux.wait("the row to show revoked", |s| {
-        !s.contains("Revoke globex-api") && row(s, "globex-api").is_some_and(|r| r.contains("revoked"))
+        !s.contains("Revoke globex-api")
+            && row(s, "globex-api").is_some_and(|r| r.contains("revoked"))
     });
 
     tmux.keys(&["Escape", "Escape", "q"]);
     let deadline = Instant::now() + Duration::from_secs(10);
     while tmux.screen().contains("mtls-console │") {
-        assert!(Instant::now() < deadline, "q did not quit:\n{}", tmux.screen());
+        assert!(
+            Instant::now() < deadline,
+            "q did not quit:\n{}",
+            tmux.screen()
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
-    assert!(tmux.alive(), "the shell keeps the pane alive after the console exits");
+    assert!(
+        tmux.alive(),
+        "the shell keeps the pane alive after the console exits"
+    );
 
     let shown = home.json(&["show", "globex-api"]);
     assert_eq!(shown["record"]["status"], "revoked", "{shown:#}");
     let others = home.json(&["list", "--status", "revoked"]);
-    assert_eq!(others.as_array().unwrap().len(), 7, "exactly one more revoked than the demo's six");
+    assert_eq!(
+        others.as_array().unwrap().len(),
+        7,
+        "exactly one more revoked than the demo's six"
+    );
 }
