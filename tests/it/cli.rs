@@ -25,6 +25,34 @@ fn write(home: &Home, name: &str, text: &str) -> String {
     path.to_string_lossy().into_owned()
 }
 
+/// A self-signed P-256 certificate made by openssl (extra `-addext` arguments allowed).
+fn openssl_self_signed(home: &Home, name: &str, cn: &str, days: &str, extra: &[&str]) -> String {
+    let key = home.path().join(format!("{name}.key"));
+    let cert = home.path().join(format!("{name}.pem"));
+    let subject = format!("/CN={cn}");
+    let mut args = vec![
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-days",
+        days,
+        "-keyout",
+        key.to_str().unwrap(),
+        "-out",
+        cert.to_str().unwrap(),
+        "-subj",
+        &subject,
+    ];
+    args.extend_from_slice(extra);
+    let (ok, text) = openssl(&args);
+    assert!(ok, "{text}");
+    cert.to_string_lossy().into_owned()
+}
+
 #[test]
 fn reference_ca_issues_chains_that_openssl_verifies() {
     let home = Home::new();
@@ -292,31 +320,25 @@ fn revoke_then_verify_denies_and_names_the_reason() {
 fn verify_denies_a_foreign_and_a_self_signed_cert() {
     let home = home_with_ca();
     home.ok(&["--yes", "truststore", "publish"]);
-    let key = home.path().join("self.key");
-    let cert = home.path().join("self.pem");
-    let (ok, text) = openssl(&[
-        "req",
-        "-x509",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-        "-days",
-        "30",
-        "-keyout",
-        key.to_str().unwrap(),
-        "-out",
-        cert.to_str().unwrap(),
-        "-subj",
-        "/CN=intruder",
-    ]);
-    assert!(ok, "{text}");
-    let out = home.run(&["verify", cert.to_str().unwrap()]);
+    let cert = openssl_self_signed(&home, "self", "intruder", "30", &[]);
+    let out = home.run(&["verify", &cert]);
     assert_eq!(code(&out), 10);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         text.contains("self-signed") && text.contains("no roster item"),
+        "{text}"
+    );
+
+    // A cert from another CA with a client_id this environment knows is still refused.
+    home.ok(&["issue", "known-client"]);
+    let foreign = home_with_ca();
+    let dir = foreign.path().join("f");
+    foreign.ok(&["issue", "known-client", "--out", dir.to_str().unwrap()]);
+    let out = home.run(&["verify", dir.join("client.pem").to_str().unwrap()]);
+    assert_eq!(code(&out), 10);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("gateway:") && text.contains("no roster item"),
         "{text}"
     );
 }
@@ -522,38 +544,23 @@ fn truststore_publish_history_and_rollback() {
     assert_eq!(again["version_id"], v1["version_id"]);
 
     // A pinned external CA makes a second version; rolling back restores the first content.
-    let key = home.path().join("cdn.key");
-    let cdn = home.path().join("cdn.pem");
-    let (ok, text) = openssl(&[
-        "req",
-        "-x509",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-        "-days",
+    let cdn = openssl_self_signed(
+        &home,
+        "cdn",
+        "CDN Origin Pull CA",
         "3650",
-        "-keyout",
-        key.to_str().unwrap(),
-        "-out",
-        cdn.to_str().unwrap(),
-        "-subj",
-        "/CN=CDN Origin Pull CA",
-        "-addext",
-        "basicConstraints=critical,CA:TRUE",
-        "-addext",
-        "keyUsage=critical,keyCertSign,cRLSign",
-    ]);
-    assert!(ok, "{text}");
+        &[
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+        ],
+    );
     let config_dir = home.path().join("config/mtls-console");
     fs::create_dir_all(&config_dir).unwrap();
     fs::write(
         config_dir.join("config.toml"),
-        format!(
-            "[environments.local]\npinned_cas = [\"{}\"]\n",
-            cdn.display()
-        ),
+        format!("[environments.local]\npinned_cas = [\"{}\"]\n", cdn),
     )
     .unwrap();
     let v2 = home.json(&["--yes", "truststore", "publish"]);
