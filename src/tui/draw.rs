@@ -1505,7 +1505,7 @@ fn draw_export(frame: &mut Frame, t: Theme, x: &ExportDialog) {
         Some(Span::styled("(empty: no .p12)", t.dim())),
     ));
     lines.push(Line::styled(
-        "   writes cert.pem, chain.pem and, when the key is held, key.pem (mode 0600)",
+        "   writes client.pem, chain.pem, client.key (0600, if held) and client.p12",
         t.dim(),
     ));
     lines.push(Line::raw(""));

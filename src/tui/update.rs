@@ -373,13 +373,19 @@ fn succeeded(app: &mut App, outcome: Outcome) -> Vec<Effect> {
         }
         Outcome::Exported(files) => {
             close_dialog_for(app, |d| matches!(d, Dialog::Export(_)));
+            let names: Vec<String> = files
+                .files
+                .iter()
+                .map(|f| {
+                    f.file_name().map_or_else(
+                        || f.display().to_string(),
+                        |n| n.to_string_lossy().into_owned(),
+                    )
+                })
+                .collect();
             info(
                 app,
-                format!(
-                    "exported {} file(s) to {}",
-                    files.files.len(),
-                    files.dir.display()
-                ),
+                format!("exported {} to {}", names.join(", "), files.dir.display()),
             );
             vec![]
         }

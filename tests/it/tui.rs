@@ -6,7 +6,7 @@ use mtls_console::config::EnvConfig;
 use mtls_console::model::{
     AuditOutcome, AuditRecord, CertRecord, CertStatus, ClientState, RevocationReason,
 };
-use mtls_console::ops::{BundleView, CaSummary, ClientDetail, StatusFilter};
+use mtls_console::ops::{BundleView, CaSummary, ClientDetail, ExportedFiles, StatusFilter};
 use mtls_console::pki::KeyAlgorithm;
 use mtls_console::pki::{BundleProblem, CertInfo, ChainReport, LinkCheck};
 use mtls_console::store::TruststoreVersion;
@@ -881,9 +881,19 @@ fn a_successful_issue_adds_the_row_and_offers_export() {
     };
     assert_eq!(x.dir, "./zeta");
     let fx = press(&mut app, KeyCode::Enter);
-    task(
+    let t = task(
         &fx,
         |op| matches!(op, Op::Export { client_id, passphrase: None, .. } if client_id == "zeta"),
+    );
+    let files = ExportedFiles {
+        dir: "./zeta".into(),
+        files: vec!["./zeta/client.pem".into(), "./zeta/chain.pem".into()],
+    };
+    finish(&mut app, t, Outcome::Exported(files));
+    assert!(app.dialog.is_none());
+    assert_eq!(
+        app.status.unwrap().text,
+        "exported client.pem, chain.pem to ./zeta"
     );
 }
 
