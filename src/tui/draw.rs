@@ -1412,8 +1412,8 @@ fn draw_reissue(frame: &mut Frame, app: &App, t: Theme, r: &ReissueDialog) {
         "the old cert is revoked (superseded) at once".to_string()
     } else {
         format!(
-            "the old cert stays valid until {}",
-            crate::timefmt::format(app.now + time::Duration::hours(i64::from(hours)))
+            "the old cert stays valid {} more, then the authorizer refuses it",
+            grace_label(hours)
         )
     };
     let mut lines = vec![kv("Serial", r.serial.clone()), Line::raw("")];
