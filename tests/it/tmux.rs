@@ -70,23 +70,18 @@ impl Drop for Tmux {
     }
 }
 
-/// The roster rows on screen (lines that start with a demo client id).
-fn row<'a>(screen: &'a str, client: &str) -> Option<&'a str> {
-    screen.lines().find(|l| l.starts_with(client))
-}
-
-#[test]
-fn filter_detail_revoke_and_quit_in_a_real_terminal() {
-    let home = Home::new();
-    home.ok(&["demo"]);
+/// Starts the binary in a new tmux session on `home`, with extra environment assignments
+/// (`VAR='value' ...`) and arguments.
+fn start(home: &Home, env: &[(&str, &str)], args: &str) -> Tmux {
     let p = home.path();
+    let extra: String = env.iter().map(|(k, v)| format!(" {k}='{v}'")).collect();
     let shell = format!(
-        "env HOME='{h}' XDG_CONFIG_HOME='{h}/config' XDG_DATA_HOME='{h}/data' XDG_STATE_HOME='{h}/state' NO_COLOR=1 TERM=xterm-256color '{bin}'; sleep 30",
+        "env HOME='{h}' XDG_CONFIG_HOME='{h}/config' XDG_DATA_HOME='{h}/data' XDG_STATE_HOME='{h}/state' NO_COLOR=1 TERM=xterm-256color{extra} '{bin}' {args}; sleep 30",
         h = p.display(),
         bin = bin().display()
     );
     let tmux = Tmux {
-        socket: format!("mtls-console-test-{}", std::process::id()),
+        socket: format!("mtls-console-test-{}-{}", std::process::id(), rand_suffix()),
     };
     let out = tmux.cmd(&[
         "new-session",
@@ -104,43 +99,47 @@ fn filter_detail_revoke_and_quit_in_a_real_terminal() {
         "tmux new-session: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    tmux
+}
 
-    let first = tmux.wait("the roster", |s| row(s, "acme-payments").is_some());
-    assert!(first.contains("50 clients"), "summary line:\n{first}");
+fn rand_suffix() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
 
+/// Filters to `client`, opens and closes its details, revokes it (after a refused mistype)
+/// and quits.
+fn revoke_through_the_console(tmux: &Tmux, client: &str, other: &str) {
     tmux.keys(&["/"]);
-    tmux.text("globex-api");
+    tmux.text(client);
     let filtered = tmux.wait("the filter to narrow the roster", |s| {
-        row(s, "globex-api").is_some() && row(s, "acme-payments").is_none()
+        row(s, client).is_some() && row(s, other).is_none()
     });
     assert!(
-        row(&filtered, "globex-api").unwrap().contains("active"),
+        row(&filtered, client).unwrap().contains("active"),
         "{filtered}"
     );
     tmux.keys(&["Enter", "Enter"]);
-    tmux.wait("the detail pane", |s| {
-        s.contains("SHA-256") || s.contains("sha256") || s.contains("Fingerprint")
-    });
+    tmux.wait("the detail pane", |s| s.contains("SHA-256"));
     tmux.keys(&["Escape"]);
 
+    let title = format!("Revoke {client}");
     tmux.keys(&["x"]);
-    tmux.wait("the revoke dialog", |s| s.contains("Revoke globex-api"));
+    tmux.wait("the revoke dialog", |s| s.contains(&title));
     tmux.keys(&["Enter"]);
-    tmux.text("globex-apl");
+    tmux.text(&format!("{client}x"));
     tmux.keys(&["Enter"]);
     let refused = tmux.wait("the mismatch to be refused", |s| {
         s.contains("does not match")
     });
     assert!(
-        refused.contains("Revoke globex-api"),
+        refused.contains(&title),
         "a mistyped client_id keeps the dialog open:\n{refused}"
     );
-    tmux.keys(&["BSpace"]);
-    tmux.text("i");
-    tmux.keys(&["Enter"]);
+    tmux.keys(&["BSpace", "Enter"]);
     tmux.wait("the row to show revoked", |s| {
-        !s.contains("Revoke globex-api")
-            && row(s, "globex-api").is_some_and(|r| r.contains("revoked"))
+        !s.contains(&title) && row(s, client).is_some_and(|r| r.contains("revoked"))
     });
 
     tmux.keys(&["Escape", "Escape", "q"]);
@@ -157,6 +156,22 @@ fn filter_detail_revoke_and_quit_in_a_real_terminal() {
         tmux.alive(),
         "the shell keeps the pane alive after the console exits"
     );
+}
+
+/// The roster rows on screen (lines that start with a demo client id).
+fn row<'a>(screen: &'a str, client: &str) -> Option<&'a str> {
+    screen.lines().find(|l| l.starts_with(client))
+}
+
+#[test]
+fn filter_detail_revoke_and_quit_in_a_real_terminal() {
+    let home = Home::new();
+    home.ok(&["demo"]);
+    let tmux = start(&home, &[], "");
+    let first = tmux.wait("the roster", |s| row(s, "acme-payments").is_some());
+    assert!(first.contains("50 clients"), "summary line:\n{first}");
+
+    revoke_through_the_console(&tmux, "globex-api", "acme-payments");
 
     let shown = home.json(&["show", "globex-api"]);
     assert_eq!(shown["record"]["status"], "revoked", "{shown:#}");
@@ -165,5 +180,66 @@ fn filter_detail_revoke_and_quit_in_a_real_terminal() {
         others.as_array().unwrap().len(),
         7,
         "exactly one more revoked than the demo's six"
+    );
+}
+
+#[test]
+fn revoke_on_aws_in_a_real_terminal() {
+    let env = crate::aws::env("tmux");
+    let home = Home::new();
+    let config_dir = home.path().join("config/mtls-console");
+    std::fs::create_dir_all(&config_dir).unwrap();
+    std::fs::write(
+        config_dir.join("config.toml"),
+        format!(
+            "[environments.moto]\nbackend = \"aws\"\nregion = \"us-east-1\"\nendpoint_url = \"{}\"\nproject = \"{}\"\naccount_name = \"{}\"\ntable = \"{}\"\naudit_table = \"{}\"\ntruststore_bucket = \"{}\"\n",
+            env.endpoint_url.as_deref().unwrap(),
+            env.project,
+            env.account_name(),
+            env.table,
+            env.audit_table,
+            env.truststore_bucket.as_deref().unwrap(),
+        ),
+    )
+    .unwrap();
+    let creds = [
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ("AWS_EC2_METADATA_DISABLED", "true"),
+    ];
+    let cli = |args: &[&str]| {
+        let mut all = vec!["--env", "moto", "--yes"];
+        all.extend_from_slice(args);
+        let out = home.cmd(&all).envs(creds).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{all:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    cli(&["init-infra"]);
+    cli(&["ca", "init", "--key-algorithm", "ecdsa-p256"]);
+    cli(&["issue", "partner-one"]);
+    cli(&["issue", "partner-two"]);
+    cli(&["truststore", "publish"]);
+
+    let tmux = start(&home, &creds, "--env moto");
+    let first = tmux.wait("the roster from DynamoDB", |s| {
+        row(s, "partner-two").is_some()
+    });
+    assert!(
+        first.contains("aws "),
+        "the header names the AWS backend:\n{first}"
+    );
+    revoke_through_the_console(&tmux, "partner-two", "partner-one");
+
+    let shown = cli(&["--json", "show", "partner-two"]);
+    let shown: serde_json::Value = serde_json::from_str(&shown).unwrap();
+    assert_eq!(shown["record"]["status"], "revoked", "{shown:#}");
+    let by = shown["record"]["revoked_by"].as_str().unwrap();
+    assert!(
+        by.starts_with("arn:aws:"),
+        "the operator is the STS caller ARN: {by}"
     );
 }
