@@ -104,56 +104,123 @@ pub fn to_attrs(rec: &CertRecord) -> BTreeMap<String, AttrValue> {
 /// serial, status or expiry, or with a value of the wrong type or format, is an error naming
 /// the serial and the attribute.
 pub fn from_attrs(attrs: &BTreeMap<String, AttrValue>) -> Result<CertRecord, StoreError> {
-    let serial = match attrs.get(SERIAL_NUMBER) {
-        Some(AttrValue::S(s)) if !s.is_empty() => s.clone(),
-        Some(AttrValue::N(n)) => n.clone(),
+    let take = |name: &str| attrs.get(name).cloned();
+    record(Known {
+        serial_number: take(SERIAL_NUMBER),
+        client_id: take(CLIENT_ID),
+        client_name: take(CLIENT_NAME),
+        status: take(STATUS),
+        issued_at: take(ISSUED_AT),
+        not_before: take(NOT_BEFORE),
+        expiry: take(EXPIRY),
+        ttl: take(TTL),
+        not_after: take(NOT_AFTER),
+        certificate_pem: take(CERTIFICATE_PEM),
+        fingerprint: take(FINGERPRINT),
+        issuer: take(ISSUER),
+        issuer_fingerprint: take(ISSUER_FINGERPRINT),
+        key_algorithm: take(KEY_ALGORITHM),
+        key_held: take(KEY_HELD),
+        revoked_at: take(REVOKED_AT),
+        revocation_reason: take(REVOCATION_REASON),
+        revoked_by: take(REVOKED_BY),
+        replaces: take(REPLACES),
+        replaced_by: take(REPLACED_BY),
+        version: take(VERSION),
+    })
+}
+
+/// The record of an item given as DynamoDB JSON (`{"serialNumber": {"S": "..."}, ...}`),
+/// read straight into the known attributes: the fast path for long listings.
+pub fn from_json(json: &str) -> Result<CertRecord, StoreError> {
+    let known: Known = serde_json::from_str(json).map_err(|e| {
+        StoreError::Backend(format!(
+            "a roster item is not valid DynamoDB JSON ({e}); restore the database from a backup"
+        ))
+    })?;
+    record(known)
+}
+
+/// The attributes a record is made of; unknown ones are dropped when reading.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Known {
+    serial_number: Option<AttrValue>,
+    #[serde(rename = "client_id")]
+    client_id: Option<AttrValue>,
+    client_name: Option<AttrValue>,
+    status: Option<AttrValue>,
+    issued_at: Option<AttrValue>,
+    not_before: Option<AttrValue>,
+    expiry: Option<AttrValue>,
+    ttl: Option<AttrValue>,
+    not_after: Option<AttrValue>,
+    certificate_pem: Option<AttrValue>,
+    fingerprint: Option<AttrValue>,
+    issuer: Option<AttrValue>,
+    issuer_fingerprint: Option<AttrValue>,
+    key_algorithm: Option<AttrValue>,
+    key_held: Option<AttrValue>,
+    revoked_at: Option<AttrValue>,
+    revocation_reason: Option<AttrValue>,
+    revoked_by: Option<AttrValue>,
+    replaces: Option<AttrValue>,
+    replaced_by: Option<AttrValue>,
+    version: Option<AttrValue>,
+}
+
+fn record(k: Known) -> Result<CertRecord, StoreError> {
+    let serial = match k.serial_number {
+        Some(AttrValue::S(s)) if !s.is_empty() => s,
+        Some(AttrValue::N(n)) => n,
         _ => {
             return Err(StoreError::Backend(
                 "roster item without a serialNumber: repair or delete it in the table".into(),
             ));
         }
     };
-    let r = Reader {
-        attrs,
-        serial: &serial,
-    };
+    let r = Reader { serial: &serial };
 
-    let client_name = r.string(CLIENT_NAME)?;
-    let client_id = match (r.string(CLIENT_ID)?, &client_name) {
+    let client_name = r.string(CLIENT_NAME, k.client_name)?;
+    let client_id = match (r.string(CLIENT_ID, k.client_id)?, &client_name) {
         (Some(id), _) => id,
         (None, Some(name)) => name.clone(),
         (None, None) => return Err(r.bad("has neither client_id nor clientName")),
     };
     let client_name = client_name.unwrap_or_else(|| client_id.clone());
 
-    let status_text = r.string(STATUS)?.ok_or_else(|| r.bad("has no status"))?;
+    let status_text = r
+        .string(STATUS, k.status)?
+        .ok_or_else(|| r.bad("has no status"))?;
     let status = CertStatus::parse(&status_text).ok_or_else(|| {
         r.bad(&format!(
             "has status '{status_text}' (expected active or revoked)"
         ))
     })?;
 
-    let expiry = r.time(EXPIRY)?.ok_or_else(|| r.bad("has no expiry"))?;
-    let not_before = r.time(NOT_BEFORE)?;
-    let issued_at = match r.time(ISSUED_AT)? {
+    let expiry = r
+        .time(EXPIRY, k.expiry.as_ref())?
+        .ok_or_else(|| r.bad("has no expiry"))?;
+    let not_before = r.time(NOT_BEFORE, k.not_before.as_ref())?;
+    let issued_at = match r.time(ISSUED_AT, k.issued_at.as_ref())? {
         Some(t) => t,
         None => not_before.ok_or_else(|| r.bad("has neither issuedAt nor notBefore"))?,
     };
-    let not_after = r.time(NOT_AFTER)?;
-    let ttl = match r.number(TTL)? {
+    let not_after = r.time(NOT_AFTER, k.not_after.as_ref())?;
+    let ttl = match r.number(TTL, k.ttl.as_ref())? {
         Some(n) => n,
         None => timefmt::epoch(not_after.unwrap_or(expiry)) + TTL_AFTER_EXPIRY_SECS,
     };
-    let version = match r.number(VERSION)? {
+    let version = match r.number(VERSION, k.version.as_ref())? {
         Some(v) => u64::try_from(v).map_err(|_| r.bad(&format!("has a negative version {v}")))?,
         None => 0,
     };
-    let key_held = match attrs.get(KEY_HELD) {
+    let key_held = match k.key_held {
         None => false,
-        Some(AttrValue::Bool(b)) => *b,
+        Some(AttrValue::Bool(b)) => b,
         Some(_) => return Err(r.bad(&format!("has a {KEY_HELD} that is not a boolean"))),
     };
-    let revocation_reason = match r.string(REVOCATION_REASON)? {
+    let revocation_reason = match r.string(REVOCATION_REASON, k.revocation_reason)? {
         None => None,
         Some(text) => Some(RevocationReason::parse(&text).ok_or_else(|| {
             r.bad(&format!(
@@ -171,24 +238,24 @@ pub fn from_attrs(attrs: &BTreeMap<String, AttrValue>) -> Result<CertRecord, Sto
         expiry,
         ttl,
         not_after,
-        cert_pem: r.string(CERTIFICATE_PEM)?,
-        fingerprint: r.string(FINGERPRINT)?,
-        issuer: r.string(ISSUER)?,
-        issuer_fingerprint: r.string(ISSUER_FINGERPRINT)?,
-        key_algorithm: r.string(KEY_ALGORITHM)?,
+        cert_pem: r.string(CERTIFICATE_PEM, k.certificate_pem)?,
+        fingerprint: r.string(FINGERPRINT, k.fingerprint)?,
+        issuer: r.string(ISSUER, k.issuer)?,
+        issuer_fingerprint: r.string(ISSUER_FINGERPRINT, k.issuer_fingerprint)?,
+        key_algorithm: r.string(KEY_ALGORITHM, k.key_algorithm)?,
         key_held,
-        revoked_at: r.time(REVOKED_AT)?,
+        revoked_at: r.time(REVOKED_AT, k.revoked_at.as_ref())?,
         revocation_reason,
-        revoked_by: r.string(REVOKED_BY)?,
-        replaces: r.string(REPLACES)?,
-        replaced_by: r.string(REPLACED_BY)?,
+        revoked_by: r.string(REVOKED_BY, k.revoked_by)?,
+        replaces: r.string(REPLACES, k.replaces)?,
+        replaced_by: r.string(REPLACED_BY, k.replaced_by)?,
         version,
         serial,
     })
 }
 
+/// Checks attribute types and formats, for one serial's error messages.
 struct Reader<'a> {
-    attrs: &'a BTreeMap<String, AttrValue>,
     serial: &'a str,
 }
 
@@ -200,16 +267,20 @@ impl Reader<'_> {
         ))
     }
 
-    fn string(&self, name: &str) -> Result<Option<String>, StoreError> {
-        match self.attrs.get(name) {
+    fn string(&self, name: &str, v: Option<AttrValue>) -> Result<Option<String>, StoreError> {
+        match v {
             None => Ok(None),
-            Some(AttrValue::S(s)) => Ok(Some(s.clone())),
+            Some(AttrValue::S(s)) => Ok(Some(s)),
             Some(_) => Err(self.bad(&format!("has a {name} that is not a string"))),
         }
     }
 
-    fn time(&self, name: &str) -> Result<Option<OffsetDateTime>, StoreError> {
-        match self.attrs.get(name) {
+    fn time(
+        &self,
+        name: &str,
+        v: Option<&AttrValue>,
+    ) -> Result<Option<OffsetDateTime>, StoreError> {
+        match v {
             None => Ok(None),
             Some(AttrValue::S(s)) => timefmt::parse(s).map(Some).ok_or_else(|| {
                 self.bad(&format!("has {name} '{s}', which is not an ISO-8601 time"))
@@ -219,8 +290,8 @@ impl Reader<'_> {
     }
 
     /// An integer held as N (or, from lax tooling, as a string of digits).
-    fn number(&self, name: &str) -> Result<Option<i64>, StoreError> {
-        match self.attrs.get(name) {
+    fn number(&self, name: &str, v: Option<&AttrValue>) -> Result<Option<i64>, StoreError> {
+        match v {
             None => Ok(None),
             Some(AttrValue::N(n) | AttrValue::S(n)) => n
                 .trim()
@@ -366,6 +437,27 @@ mod tests {
                 "{err}"
             );
         }
+    }
+
+    #[test]
+    fn dynamodb_json_reads_like_the_map() {
+        let mut attrs = to_attrs(&full_record());
+        attrs.insert("someOtherTool".into(), AttrValue::N("1".into()));
+        let json = serde_json::to_string(&attrs).unwrap();
+        assert_eq!(from_json(&json).unwrap(), from_attrs(&attrs).unwrap());
+        attrs.insert(EXPIRY.into(), s("never"));
+        let json = serde_json::to_string(&attrs).unwrap();
+        let err = from_json(&json).unwrap_err().to_string();
+        assert!(
+            err.contains("certificate 123456789012345678901234567890"),
+            "{err}"
+        );
+        assert!(
+            from_json("{")
+                .unwrap_err()
+                .to_string()
+                .contains("not valid DynamoDB JSON")
+        );
     }
 
     #[test]

@@ -113,11 +113,6 @@ pub fn is_throttling<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> bool {
     code(err).is_some_and(|c| THROTTLING.contains(&c))
 }
 
-/// Is this the service saying the thing does not exist?
-pub fn is_not_found<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> bool {
-    code(err).is_some_and(|c| NOT_FOUND.contains(&c))
-}
-
 /// AWS error text cut before anything that looks like PEM material, shortened.
 pub fn scrub(message: &str) -> String {
     let cut = message.find("-----BEGIN").unwrap_or(message.len());

@@ -9,7 +9,7 @@
 mod audit;
 mod doctor;
 mod dynamo;
-pub mod errors;
+mod errors;
 mod infra;
 #[cfg(test)]
 mod mock_tests;
@@ -21,7 +21,7 @@ mod ssm;
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_config::{BehaviorVersion, Region};
 use aws_smithy_types::timeout::TimeoutConfig;
 
 pub use self::audit::DynamoAudit;
@@ -46,7 +46,6 @@ pub const SSM_WRITE_RATE_VAR: &str = "MTLS_CONSOLE_SSM_WRITES_PER_SEC";
 /// The SDK clients of one environment, configured from the standard chain and its overrides.
 #[derive(Debug, Clone)]
 pub struct AwsClients {
-    pub sdk: SdkConfig,
     pub dynamo: aws_sdk_dynamodb::Client,
     pub ssm: aws_sdk_ssm::Client,
     pub s3: aws_sdk_s3::Client,
@@ -106,7 +105,6 @@ impl AwsClients {
                 .clone()
                 .unwrap_or_else(|| format!("AWS {region}")),
             region,
-            sdk,
         })
     }
 

@@ -43,10 +43,6 @@ impl S3Truststore {
         }
     }
 
-    pub fn bucket(&self) -> &str {
-        &self.bucket
-    }
-
     fn resource(&self) -> Resource {
         Resource::Object {
             bucket: self.bucket.clone(),

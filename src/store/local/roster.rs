@@ -1,10 +1,10 @@
 //! The roster: one row per certificate, conditions checked like DynamoDB's.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use rusqlite::{OptionalExtension, Transaction, TransactionBehavior, params};
+use rusqlite::{OptionalExtension, Row, Rows, Transaction, TransactionBehavior, params};
 
 use super::{Db, FailResult, to_i64};
 use crate::model::CertRecord;
@@ -26,26 +26,22 @@ impl LocalRoster {
     }
 }
 
-/// The record of a row: its item JSON plus the PEM, when read.
-fn record(serial: &str, item_json: &str, pem: Option<String>) -> FailResult<CertRecord> {
-    let attrs: BTreeMap<String, AttrValue> = serde_json::from_str(item_json).map_err(|e| {
-        StoreError::Backend(format!(
-            "roster row of certificate {serial} holds an unreadable item ({e}); restore the database from a backup"
-        ))
-    })?;
-    let mut rec = item::from_attrs(&attrs)?;
+/// The record of a row from its item (DynamoDB JSON without the PEM) and the PEM, if read.
+fn record(row: &Row<'_>, pem: Option<String>) -> FailResult<CertRecord> {
+    let item_json = row.get_ref(0)?.as_str().map_err(rusqlite::Error::from)?;
+    let mut rec = item::from_json(item_json)?;
     rec.cert_pem = pem;
     Ok(rec)
 }
 
-fn collect(
-    rows: impl Iterator<Item = rusqlite::Result<(String, String, Option<String>)>>,
-) -> FailResult<Vec<CertRecord>> {
-    rows.map(|row| {
-        let (serial, item_json, pem) = row?;
-        record(&serial, &item_json, pem)
-    })
-    .collect()
+/// Records from rows of (item, certificatePem).
+fn records(mut rows: Rows<'_>, with_pem: bool) -> FailResult<Vec<CertRecord>> {
+    let mut out = Vec::new();
+    while let Some(row) = rows.next()? {
+        let pem = if with_pem { row.get(1)? } else { None };
+        out.push(record(row, pem)?);
+    }
+    Ok(out)
 }
 
 #[async_trait]
@@ -53,18 +49,14 @@ impl Roster for LocalRoster {
     async fn list(&self, with_pem: bool) -> StoreResult<Vec<CertRecord>> {
         self.db
             .run(move |conn| {
-                if with_pem {
-                    let mut stmt = conn.prepare_cached(
-                        "SELECT r.serialNumber, r.item, p.certificatePem
-                         FROM roster r LEFT JOIN roster_pem p USING (serialNumber)",
-                    )?;
-                    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-                    collect(rows)
+                let sql = if with_pem {
+                    "SELECT r.item, p.certificatePem
+                     FROM roster r LEFT JOIN roster_pem p USING (serialNumber)"
                 } else {
-                    let mut stmt = conn.prepare_cached("SELECT serialNumber, item FROM roster")?;
-                    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, None)))?;
-                    collect(rows)
-                }
+                    "SELECT item FROM roster"
+                };
+                let mut stmt = conn.prepare_cached(sql)?;
+                records(stmt.query([])?, with_pem)
             })
             .await
     }
@@ -73,16 +65,12 @@ impl Roster for LocalRoster {
         let serial = serial.to_string();
         self.db
             .run(move |conn| {
-                let row: Option<(String, Option<String>)> = conn
-                    .prepare_cached(
-                        "SELECT r.item, p.certificatePem
-                         FROM roster r LEFT JOIN roster_pem p USING (serialNumber)
-                         WHERE r.serialNumber = ?1",
-                    )?
-                    .query_row([&serial], |r| Ok((r.get(0)?, r.get(1)?)))
-                    .optional()?;
-                row.map(|(item_json, pem)| record(&serial, &item_json, pem))
-                    .transpose()
+                let mut stmt = conn.prepare_cached(
+                    "SELECT r.item, p.certificatePem
+                     FROM roster r LEFT JOIN roster_pem p USING (serialNumber)
+                     WHERE r.serialNumber = ?1",
+                )?;
+                Ok(records(stmt.query([&serial])?, true)?.pop())
             })
             .await
     }
@@ -92,14 +80,12 @@ impl Roster for LocalRoster {
         self.db
             .run(move |conn| {
                 let mut stmt = conn.prepare_cached(
-                    "SELECT r.serialNumber, r.item, p.certificatePem
+                    "SELECT r.item, p.certificatePem
                      FROM roster r LEFT JOIN roster_pem p USING (serialNumber)
                      WHERE r.client_id = ?1
                      ORDER BY r.issuedAt, r.serialNumber",
                 )?;
-                let rows =
-                    stmt.query_map([&client_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-                collect(rows)
+                records(stmt.query([&client_id])?, true)
             })
             .await
     }
