@@ -155,7 +155,7 @@ pub async fn show(ctx: &Ctx, client_or_serial: &str) -> Result<ClientDetail> {
 }
 
 /// The vault's CA chain as DER (issuer first, root last), or None when there is no CA.
-async fn ca_chain_der(ctx: &Ctx) -> Result<Option<Vec<Vec<u8>>>> {
+pub(crate) async fn ca_chain_der(ctx: &Ctx) -> Result<Option<Vec<Vec<u8>>>> {
     let vault = &ctx.backend.vault;
     let Some(root) = vault.get(&VaultItem::RootCert).await? else {
         return Ok(None);

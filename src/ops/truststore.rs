@@ -2,27 +2,21 @@
 
 use std::collections::HashSet;
 
-use super::query::latest_per_client;
+use super::query::{ca_chain_der, latest_per_client};
 use super::{BundleView, Ctx};
 use crate::error::{Error, Result};
-use crate::model::{CertRecord, VaultItem};
+use crate::model::CertRecord;
 use crate::pki::{self, CertInfo};
 use crate::store::TruststoreVersion;
 
 /// The bundle the vault's CA implies: intermediate(s), root, then the pinned external CAs.
 pub async fn truststore_build(ctx: &Ctx) -> Result<BundleView> {
-    let vault = &ctx.backend.vault;
-    let root = vault.get(&VaultItem::RootCert).await?.ok_or_else(|| {
+    let chain = ca_chain_der(ctx).await?.ok_or_else(|| {
         Error::NotFound(format!(
             "no CA in environment '{}' to build a truststore from; run `ca init` first",
             ctx.env.name
         ))
     })?;
-    let mut chain = Vec::new();
-    if let Some(inter) = vault.get(&VaultItem::IntermediateCert).await? {
-        chain.extend(pki::parse_pem_certs(&inter, false)?);
-    }
-    chain.extend(pki::parse_pem_certs(&root, false)?);
     let mut pinned = Vec::new();
     for path in &ctx.env.pinned_cas {
         let text = std::fs::read_to_string(path).map_err(|e| {
