@@ -248,6 +248,14 @@ pub enum VaultItem {
     IntermediateCert,
     ClientKey(String),
     ClientCert(String),
+    /// The root a root rotation is moving to, until it becomes the root.
+    NextRootKey,
+    NextRootCert,
+    /// The intermediate a rotation is moving to, until it becomes the intermediate.
+    NextIntermediateKey,
+    NextIntermediateCert,
+    /// The journal of the rotation in progress (JSON, no secrets).
+    RotationJournal,
 }
 
 impl VaultItem {
@@ -255,7 +263,11 @@ impl VaultItem {
     pub fn is_secret(&self) -> bool {
         matches!(
             self,
-            VaultItem::RootKey | VaultItem::IntermediateKey | VaultItem::ClientKey(_)
+            VaultItem::RootKey
+                | VaultItem::IntermediateKey
+                | VaultItem::ClientKey(_)
+                | VaultItem::NextRootKey
+                | VaultItem::NextIntermediateKey
         )
     }
 
@@ -268,6 +280,11 @@ impl VaultItem {
             VaultItem::IntermediateCert => "ca/intermediate/certificate".to_string(),
             VaultItem::ClientKey(id) => format!("clients/{id}/private-key"),
             VaultItem::ClientCert(id) => format!("clients/{id}/certificate"),
+            VaultItem::NextRootKey => "ca/next-root/private-key".to_string(),
+            VaultItem::NextRootCert => "ca/next-root/certificate".to_string(),
+            VaultItem::NextIntermediateKey => "ca/next-intermediate/private-key".to_string(),
+            VaultItem::NextIntermediateCert => "ca/next-intermediate/certificate".to_string(),
+            VaultItem::RotationJournal => "ca/rotation/journal".to_string(),
         };
         format!("/{project}/{env}/{tail}")
     }

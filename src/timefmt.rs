@@ -31,6 +31,18 @@ pub fn parse(s: &str) -> Option<OffsetDateTime> {
         .map(|p| p.assume_utc())
 }
 
+/// A duration as an operator writes it: `7d`, `36h`, `90m`, `45s` (the largest unit that
+/// divides it), `0s` for none.
+pub fn duration(d: time::Duration) -> String {
+    let secs = d.whole_seconds();
+    for (unit, size) in [("w", 604_800), ("d", 86_400), ("h", 3_600), ("m", 60)] {
+        if secs != 0 && secs % size == 0 {
+            return format!("{}{unit}", secs / size);
+        }
+    }
+    format!("{secs}s")
+}
+
 /// Epoch seconds, as the DynamoDB `ttl` attribute holds them.
 pub fn epoch(t: OffsetDateTime) -> i64 {
     t.unix_timestamp()
@@ -40,6 +52,15 @@ pub fn epoch(t: OffsetDateTime) -> i64 {
 mod tests {
     use super::*;
     use time::macros::datetime;
+
+    #[test]
+    fn durations_use_the_largest_whole_unit() {
+        assert_eq!(duration(time::Duration::days(14)), "2w");
+        assert_eq!(duration(time::Duration::days(3)), "3d");
+        assert_eq!(duration(time::Duration::hours(36)), "36h");
+        assert_eq!(duration(time::Duration::seconds(90)), "90s");
+        assert_eq!(duration(time::Duration::ZERO), "0s");
+    }
 
     #[test]
     fn formats_whole_seconds_utc() {

@@ -67,16 +67,29 @@ pub enum Command {
     List {
         #[arg(long, value_enum, default_value_t = StatusArg::All)]
         status: StatusArg,
+        /// Only active clients whose cert expires within this many days, soonest first
+        /// (the "due for renewal" view).
+        #[arg(long, conflicts_with = "status")]
+        due_within: Option<u32>,
     },
     /// Show one client or certificate: details, chain, history.
     Show {
         /// client_id, decimal serial or colon-hex serial.
         target: String,
     },
-    /// Revoke a client's active certificate, or a certificate by serial.
+    /// Revoke a client's active certificate, or a certificate by serial, or (--issued-by)
+    /// every active certificate of a compromised CA.
     Revoke {
         /// client_id or decimal serial.
-        target: String,
+        #[arg(required_unless_present = "issued_by", conflicts_with = "issued_by")]
+        target: Option<String>,
+        /// Emergency: every active cert issued by this CA (`intermediate`, `root`, `next`,
+        /// a SHA-256 fingerprint or a subject DN). Try --dry-run first.
+        #[arg(long)]
+        issued_by: Option<String>,
+        /// With --issued-by: count and list, change nothing.
+        #[arg(long, requires = "issued_by")]
+        dry_run: bool,
         /// RFC 5280 reason: keyCompromise, cACompromise, affiliationChanged, superseded,
         /// cessationOfOperation, certificateHold, privilegeWithdrawn, aACompromise, unspecified.
         #[arg(long)]
@@ -122,6 +135,20 @@ pub enum Command {
         #[arg(long, default_value_t = 50)]
         limit: usize,
     },
+    /// Renew client certs from the same CA, old ones kept valid for a grace period.
+    RotateClients {
+        /// Every active client.
+        #[arg(long, conflicts_with_all = ["client", "due_within"])]
+        all: bool,
+        /// These clients (repeatable).
+        #[arg(long)]
+        client: Vec<String>,
+        /// Clients whose cert expires within this many days.
+        #[arg(long, conflicts_with = "client")]
+        due_within: Option<u32>,
+        #[command(flatten)]
+        rotate: RotateArgs,
+    },
     /// Check the environment's health. Exit 9 when a check fails.
     Doctor,
     /// Fill an empty environment with a demo CA and 50 clients in varied states.
@@ -149,6 +176,52 @@ pub enum CaCommand {
     },
     /// Show the CA certificates and where they are stored.
     Show,
+    /// Replace the intermediate without a refused request: new intermediate, dual bundle,
+    /// clients moved with a grace period, old intermediate retired. Resumable.
+    RotateIntermediate(RotateArgs),
+    /// Replace the root (and the intermediate under it): new root, dual-root bundle, clients
+    /// moved, old root retired after the validation period. Resumable.
+    RotateRoot(RotateArgs),
+    /// The rotation in progress (or the last one) from the journal.
+    Rotation,
+}
+
+/// Options shared by the rotations.
+#[derive(Args, Debug)]
+pub struct RotateArgs {
+    /// Show what the next run would do; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Continue the rotation in progress from its journal.
+    #[arg(long, conflicts_with = "abort")]
+    pub resume: bool,
+    /// End the rotation in progress (moves clients back when some already moved).
+    #[arg(long)]
+    pub abort: bool,
+    /// How long each superseded cert stays valid after its client got the new one.
+    #[arg(long, default_value = "7d")]
+    pub grace: String,
+    /// New keys for the clients (default: keep each client's public key).
+    #[arg(long)]
+    pub rekey: bool,
+    /// Validity of the new client certs in days (default: the environment's).
+    #[arg(long)]
+    pub days: Option<u32>,
+    /// Key algorithm of the new CA (default: the current CA's).
+    #[arg(long)]
+    pub ca_key_algorithm: Option<String>,
+    /// Validity of the new CA in days (default: the current CA's lifetime).
+    #[arg(long)]
+    pub ca_days: Option<u32>,
+    /// Clients re-issued at once.
+    #[arg(long, default_value_t = 4)]
+    pub concurrency: usize,
+    /// Stop once this phase is reached: prepared, published, moved, promoted.
+    #[arg(long)]
+    pub stop_after: Option<String>,
+    /// Finish before the grace period is over (clients still on their old cert are refused).
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -165,8 +238,11 @@ pub enum TruststoreCommand {
     },
     /// Published versions, newest first.
     History,
-    /// Make an earlier version the newest again.
+    /// Make an earlier version the newest again (and point the gateway domain at it).
     Rollback { version: String },
+    /// Compare the S3 object, the domain's version and the vault's CA; explain any drift.
+    /// Exit 9 when a check fails.
+    Check,
 }
 
 #[derive(Args, Debug)]
@@ -441,8 +517,30 @@ async fn dispatch(cli: &Cli, ctx: &Ctx, command: &Command) -> Result<i32> {
             output::ca(cli, &summary, ctx.now());
         }
         Command::Ca(CaCommand::Show) => output::ca(cli, &ops::ca_show(ctx).await?, ctx.now()),
+        Command::Ca(CaCommand::RotateIntermediate(args)) => {
+            let kind = ops::RotationKind::Intermediate;
+            return rotation(cli, ctx, kind, args, ops::ClientSelection::All).await;
+        }
+        Command::Ca(CaCommand::RotateRoot(args)) => {
+            let kind = ops::RotationKind::Root;
+            return rotation(cli, ctx, kind, args, ops::ClientSelection::All).await;
+        }
+        Command::Ca(CaCommand::Rotation) => match ops::rotation_status(ctx).await? {
+            Some(j) => output::journal(cli, &j),
+            None => output::lines(
+                cli,
+                &[format!(
+                    "no rotation has run in environment '{}'",
+                    ctx.env.name
+                )],
+            ),
+        },
         Command::Issue(args) => issue(cli, ctx, args).await?,
-        Command::List { status } => {
+        Command::List {
+            due_within: Some(days),
+            ..
+        } => output::roster(cli, ctx, &ops::due_for_renewal(ctx, *days).await?),
+        Command::List { status, .. } => {
             let filter = match status {
                 StatusArg::All => StatusFilter::All,
                 StatusArg::Active => StatusFilter::Active,
@@ -454,6 +552,8 @@ async fn dispatch(cli: &Cli, ctx: &Ctx, command: &Command) -> Result<i32> {
         Command::Show { target } => output::detail(cli, ctx, &ops::show(ctx, target).await?),
         Command::Revoke {
             target,
+            issued_by,
+            dry_run,
             reason,
             note,
         } => {
@@ -463,6 +563,30 @@ async fn dispatch(cli: &Cli, ctx: &Ctx, command: &Command) -> Result<i32> {
                     RevocationReason::ALL.map(|r| r.as_str()).join(", ")
                 ))
             })?;
+            if let Some(ca) = issued_by {
+                if !*dry_run {
+                    let count = ops::revoke_issued_by(ctx, ca, reason, true, 1).await?;
+                    confirm(
+                        cli,
+                        &format!(
+                            "Revoke all {} active certificate(s) issued by {} ({})?",
+                            count.matching,
+                            count.ca_subject,
+                            reason.as_str()
+                        ),
+                    )?;
+                }
+                let report = ops::revoke_issued_by(ctx, ca, reason, *dry_run, 8).await?;
+                output::revoked_by_ca(cli, &report);
+                if !report.failed.is_empty() {
+                    return Err(Error::Invalid(format!(
+                        "{} certificate(s) could not be revoked (listed above); run the same command again",
+                        report.failed.len()
+                    )));
+                }
+                return Ok(0);
+            }
+            let target = target.as_deref().unwrap_or_default();
             confirm(cli, &format!("Revoke {target} ({})?", reason.as_str()))?;
             let rec = ops::revoke(ctx, target, reason, note.as_deref()).await?;
             output::revoked(cli, &rec);
@@ -503,8 +627,28 @@ async fn dispatch(cli: &Cli, ctx: &Ctx, command: &Command) -> Result<i32> {
             output::verdict(cli, &verdict);
             return Ok(if verdict.allow { 0 } else { EXIT_DENY });
         }
-        Command::Truststore(cmd) => truststore(cli, ctx, cmd).await?,
+        Command::Truststore(cmd) => return truststore(cli, ctx, cmd).await,
         Command::Audit { limit } => output::audit(cli, &ops::audit(ctx, *limit).await?),
+        Command::RotateClients {
+            all,
+            client,
+            due_within,
+            rotate,
+        } => {
+            let selection = match (all, client.is_empty(), due_within) {
+                (_, false, _) => ops::ClientSelection::Ids(client.clone()),
+                (_, true, Some(days)) => ops::ClientSelection::DueWithinDays(*days),
+                (true, true, None) => ops::ClientSelection::All,
+                (false, true, None) if rotate.resume || rotate.abort => ops::ClientSelection::All,
+                (false, true, None) => {
+                    return Err(Error::Invalid(
+                        "say which clients: --all, --client ID (repeatable) or --due-within DAYS"
+                            .into(),
+                    ));
+                }
+            };
+            return rotation(cli, ctx, ops::RotationKind::Clients, rotate, selection).await;
+        }
         Command::Doctor => {
             let checks = ops::doctor(ctx).await?;
             output::doctor(cli, &checks);
@@ -573,7 +717,7 @@ async fn issue(cli: &Cli, ctx: &Ctx, args: &IssueArgs) -> Result<()> {
     Ok(())
 }
 
-async fn truststore(cli: &Cli, ctx: &Ctx, cmd: &TruststoreCommand) -> Result<()> {
+async fn truststore(cli: &Cli, ctx: &Ctx, cmd: &TruststoreCommand) -> Result<i32> {
     match cmd {
         TruststoreCommand::Build => output::bundle(cli, &ops::truststore_build(ctx).await?),
         TruststoreCommand::Show => match ops::truststore_show(ctx).await? {
@@ -594,7 +738,7 @@ async fn truststore(cli: &Cli, ctx: &Ctx, cmd: &TruststoreCommand) -> Result<()>
                 ),
             )?;
             let v = ops::truststore_publish(ctx, *force).await?;
-            output::version(cli, "published", &v);
+            output::published(cli, "published", &v);
         }
         TruststoreCommand::History => output::history(cli, &ops::truststore_history(ctx).await?),
         TruststoreCommand::Rollback { version } => {
@@ -603,10 +747,93 @@ async fn truststore(cli: &Cli, ctx: &Ctx, cmd: &TruststoreCommand) -> Result<()>
                 &format!("Restore truststore version {version} as the newest?"),
             )?;
             let v = ops::truststore_rollback(ctx, version).await?;
-            output::version(cli, "rolled back", &v);
+            output::published(cli, "rolled back", &v);
+        }
+        TruststoreCommand::Check => {
+            let report = ops::truststore_check(ctx).await?;
+            output::truststore_check(cli, &report);
+            if report
+                .checks
+                .iter()
+                .any(|c| c.status == ops::CheckStatus::Fail)
+            {
+                return Ok(EXIT_DOCTOR_FAIL);
+            }
         }
     }
-    Ok(())
+    Ok(0)
+}
+
+/// `ca rotate-intermediate`, `ca rotate-root`, `rotate-clients`: plan, run, resume or abort.
+async fn rotation(
+    cli: &Cli,
+    ctx: &Ctx,
+    kind: ops::RotationKind,
+    args: &RotateArgs,
+    selection: ops::ClientSelection,
+) -> Result<i32> {
+    let opts = ops::RotationOptions {
+        grace: parse_duration(&args.grace)?,
+        rekey: args.rekey,
+        client_days: args.days,
+        ca_key_algorithm: args
+            .ca_key_algorithm
+            .as_deref()
+            .map(parse_key_algorithm)
+            .transpose()?,
+        ca_days: args.ca_days,
+        selection,
+        concurrency: args.concurrency.clamp(1, 64),
+        stop_after: args
+            .stop_after
+            .as_deref()
+            .map(|s| {
+                ops::RotationPhase::parse(s).ok_or_else(|| {
+                    Error::Invalid(format!(
+                        "unknown phase '{s}'; use prepared, published, moved or promoted"
+                    ))
+                })
+            })
+            .transpose()?,
+        force: args.force,
+        progress: output::progress_bar(cli),
+    };
+    if args.abort {
+        if args.dry_run {
+            return Err(Error::Invalid(
+                "--abort has no dry run; `ca rotation` shows the rotation in progress".into(),
+            ));
+        }
+        confirm(cli, "Abort the rotation in progress?")?;
+        let report = ops::rotation_abort(ctx).await?;
+        output::rotation(cli, &report);
+        return Ok(0);
+    }
+    let plan = ops::rotation_plan(ctx, kind, &opts, args.resume).await?;
+    if args.dry_run {
+        output::plan(cli, &plan);
+        return Ok(0);
+    }
+    if !cli.json {
+        output::plan(cli, &plan);
+    }
+    confirm(
+        cli,
+        &format!(
+            "{} the {} rotation with these steps?",
+            if args.resume { "Continue" } else { "Start" },
+            kind.as_str()
+        ),
+    )?;
+    let report = ops::rotation_run(ctx, kind, &opts, args.resume).await?;
+    output::rotation(cli, &report);
+    if !report.failed.is_empty() {
+        return Err(Error::Invalid(format!(
+            "{} client(s) were not moved (listed above); `--resume` retries them",
+            report.failed.len()
+        )));
+    }
+    Ok(0)
 }
 
 #[cfg(test)]

@@ -10,7 +10,8 @@ use super::Cli;
 use crate::model::{AuditRecord, CertRecord};
 use crate::ops::{
     BulkReport, BundleView, CaSummary, CheckStatus, ClientDetail, Ctx, DoctorCheck, ExportedFiles,
-    IssueOutcome, Progress, ReissueOutcome, Verdict,
+    IssueOutcome, Progress, Published, ReissueOutcome, RevokeByCaReport, RotationJournal,
+    RotationPlan, RotationReport, TruststoreCheck, Verdict,
 };
 use crate::pki::CertInfo;
 use crate::store::TruststoreVersion;
@@ -29,7 +30,7 @@ pub fn progress_bar(cli: &Cli) -> Option<Progress> {
         return None;
     }
     Some(Arc::new(|done, total| {
-        eprint!("\rissued {done}/{total}");
+        eprint!("\rcertificates {done}/{total}");
         if done == total {
             eprintln!();
         }
@@ -330,11 +331,154 @@ pub fn bundle(cli: &Cli, b: &BundleView) {
     }
 }
 
-pub fn version(cli: &Cli, what: &str, v: &TruststoreVersion) {
+pub fn published(cli: &Cli, what: &str, p: &Published) {
     if cli.json {
-        return json(v);
+        return json(p);
     }
-    println!("{what}: version {} (etag {})", v.version_id, v.etag);
+    let v = &p.version;
+    if p.changed {
+        println!("{what}: version {} (etag {})", v.version_id, v.etag);
+    } else {
+        println!(
+            "unchanged: version {} already is the bundle the CA implies",
+            v.version_id
+        );
+    }
+    if let Some(d) = &p.domain {
+        println!(
+            "domain {} serves version {}{}",
+            d.domain,
+            d.truststore_version.as_deref().unwrap_or("(none)"),
+            d.status
+                .as_deref()
+                .map(|s| format!(" ({s})"))
+                .unwrap_or_default()
+        );
+        for w in &d.warnings {
+            println!("  API Gateway warning: {w}");
+        }
+    }
+}
+
+pub fn truststore_check(cli: &Cli, r: &TruststoreCheck) {
+    if cli.json {
+        return json(r);
+    }
+    println!("truststore {}", r.location);
+    doctor(cli, &r.checks);
+}
+
+pub fn journal(cli: &Cli, j: &RotationJournal) {
+    if cli.json {
+        return json(j);
+    }
+    println!(
+        "{} rotation {}{}: phase {}",
+        j.kind.as_str(),
+        j.id,
+        if j.rolling_back {
+            " (rolling back)"
+        } else {
+            ""
+        },
+        j.phase.as_str()
+    );
+    println!("  started     {} by {}", ts(j.started_at), j.started_by);
+    println!("  from        {}", j.old_issuer_subject);
+    if let Some(to) = &j.new_issuer_subject {
+        println!("  to          {to}");
+    }
+    println!(
+        "  grace       {}; clients moved {}",
+        crate::timefmt::duration(j.grace()),
+        j.moved
+    );
+    if let Some(v) = &j.published_version {
+        println!("  truststore  version {v}");
+    }
+    if let Some(until) = j.grace_until {
+        println!("  grace until {}", ts(until));
+    }
+    if let Some(next) = j.next_step() {
+        println!("  next        {}", next.as_str());
+    }
+}
+
+pub fn plan(cli: &Cli, p: &RotationPlan) {
+    if cli.json {
+        return json(p);
+    }
+    match &p.journal {
+        Some(j) => journal(cli, j),
+        None => println!("{} rotation (not started)", p.kind.as_str()),
+    }
+    println!(
+        "clients to move: {}; vault writes: {} (SSM is paced at about 3 writes/s: ~{} s)",
+        p.clients_to_move,
+        p.vault_writes,
+        p.vault_writes.div_ceil(3)
+    );
+    for (id, why) in &p.skipped {
+        println!("  skipped {id}: {why}");
+    }
+    for st in &p.steps {
+        println!("  -> {:<10} {}", st.phase.as_str(), st.detail);
+    }
+}
+
+pub fn rotation(cli: &Cli, r: &RotationReport) {
+    if cli.json {
+        return json(r);
+    }
+    for st in &r.steps {
+        println!("{:<10} {}", st.phase.as_str(), st.detail);
+    }
+    for (id, why) in &r.failed {
+        println!("FAILED {id}: {why}");
+    }
+    let j = &r.journal;
+    match (r.waiting_until, j.next_step()) {
+        (Some(until), _) => println!(
+            "waiting: the grace period ends {}; then run `{} --resume`",
+            ts(until),
+            j.kind.command()
+        ),
+        (None, Some(next)) => println!(
+            "now in phase {}; `{} --resume` runs {} next",
+            j.phase.as_str(),
+            j.kind.command(),
+            next.as_str()
+        ),
+        (None, None) => println!("rotation {} {}", j.id, j.phase.as_str()),
+    }
+}
+
+pub fn revoked_by_ca(cli: &Cli, r: &RevokeByCaReport) {
+    if cli.json {
+        return json(r);
+    }
+    println!("CA {} (sha256 {})", r.ca_subject, r.ca_fingerprint);
+    if r.dry_run {
+        println!(
+            "dry run: {} active certificate(s) of {} client(s) would be revoked",
+            r.matching,
+            r.clients.len()
+        );
+        for id in r.clients.iter().take(50) {
+            println!("  {id}");
+        }
+        if r.clients.len() > 50 {
+            println!("  ... and {} more", r.clients.len() - 50);
+        }
+    } else {
+        println!(
+            "revoked {} of {} active certificate(s)",
+            r.revoked, r.matching
+        );
+        for (what, why) in &r.failed {
+            println!("FAILED {what}: {why}");
+        }
+    }
 }
 
 pub fn history(cli: &Cli, versions: &[TruststoreVersion]) {

@@ -159,27 +159,111 @@ pub async fn load_issuer(ctx: &Ctx) -> Result<Issuer> {
 }
 
 pub(crate) async fn load_issuer_at(ctx: &Ctx, now: OffsetDateTime) -> Result<Issuer> {
+    if let Some(kind) = super::rotation::issuing_with_next(ctx).await? {
+        return load_next_issuer(ctx, kind, now).await;
+    }
+    load_current_issuer(ctx, now).await
+}
+
+/// The issuing CA in the vault's current slots, whatever a rotation says.
+pub(crate) async fn load_current_issuer(ctx: &Ctx, now: OffsetDateTime) -> Result<Issuer> {
     let vault = &ctx.backend.vault;
     let root_pem = vault
         .get(&VaultItem::RootCert)
         .await?
         .ok_or_else(|| no_ca(ctx))?
         .to_string();
-    let (cert_item, key_item, chain_pem, root_only) =
-        match vault.get(&VaultItem::IntermediateCert).await? {
-            Some(inter) => (
-                VaultItem::IntermediateCert,
-                VaultItem::IntermediateKey,
+    match vault.get(&VaultItem::IntermediateCert).await? {
+        Some(inter) => {
+            load_pair(
+                ctx,
+                (VaultItem::IntermediateCert, VaultItem::IntermediateKey),
                 vec![inter.to_string(), root_pem],
-                false,
-            ),
-            None => (
-                VaultItem::RootCert,
-                VaultItem::RootKey,
+                now,
+            )
+            .await
+        }
+        None => {
+            load_pair(
+                ctx,
+                (VaultItem::RootCert, VaultItem::RootKey),
                 vec![root_pem],
-                true,
-            ),
-        };
+                now,
+            )
+            .await
+        }
+    }
+}
+
+/// The CA a rotation moves clients to: the next intermediate (under the current root, or under
+/// the next root in a root rotation), or the next root of a root-only hierarchy.
+pub(crate) async fn load_next_issuer(
+    ctx: &Ctx,
+    kind: super::RotationKind,
+    now: OffsetDateTime,
+) -> Result<Issuer> {
+    let vault = &ctx.backend.vault;
+    let missing = |item: VaultItem| {
+        Error::NotFound(format!(
+            "the rotation's new CA certificate {} is missing from the vault; `ca rotate-{} --abort` \
+             ends the rotation",
+            vault.name_of(&item),
+            if kind == super::RotationKind::Root {
+                "root"
+            } else {
+                "intermediate"
+            }
+        ))
+    };
+    let root_pem = match kind {
+        super::RotationKind::Root => vault
+            .get(&VaultItem::NextRootCert)
+            .await?
+            .ok_or_else(|| missing(VaultItem::NextRootCert))?
+            .to_string(),
+        _ => vault
+            .get(&VaultItem::RootCert)
+            .await?
+            .ok_or_else(|| no_ca(ctx))?
+            .to_string(),
+    };
+    match vault.get(&VaultItem::NextIntermediateCert).await? {
+        Some(inter) => {
+            load_pair(
+                ctx,
+                (
+                    VaultItem::NextIntermediateCert,
+                    VaultItem::NextIntermediateKey,
+                ),
+                vec![inter.to_string(), root_pem],
+                now,
+            )
+            .await
+        }
+        None if kind == super::RotationKind::Root => {
+            load_pair(
+                ctx,
+                (VaultItem::NextRootCert, VaultItem::NextRootKey),
+                vec![root_pem],
+                now,
+            )
+            .await
+        }
+        None => Err(missing(VaultItem::NextIntermediateCert)),
+    }
+}
+
+/// Loads the CA whose certificate is `chain_pem[0]` with its key from `items.1`, refusing a key
+/// that does not match its certificate or a CA that expired.
+async fn load_pair(
+    ctx: &Ctx,
+    items: (VaultItem, VaultItem),
+    chain_pem: Vec<String>,
+    now: OffsetDateTime,
+) -> Result<Issuer> {
+    let vault = &ctx.backend.vault;
+    let (cert_item, key_item) = items;
+    let root_only = chain_pem.len() == 1;
     let cert_pem = chain_pem[0].clone();
     let key_pem = vault.get(&key_item).await?.ok_or_else(|| {
         Error::NotFound(format!(

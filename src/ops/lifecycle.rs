@@ -430,7 +430,6 @@ pub async fn revoke(
 /// update and the new item's put are one transaction.
 pub async fn reissue(ctx: &Ctx, client_id: &str, opts: &ReissueOptions) -> Result<ReissueOutcome> {
     ctx.require_writable("reissue")?;
-    let now = ctx.now();
     let certs = ctx.backend.roster.by_client(client_id).await?;
     let Some(old) = current_cert(&certs).filter(|c| c.status == CertStatus::Active) else {
         return Err(Error::NotFound(format!(
@@ -439,6 +438,19 @@ pub async fn reissue(ctx: &Ctx, client_id: &str, opts: &ReissueOptions) -> Resul
     };
     let old = old.clone();
     let issuer = load_issuer(ctx).await?;
+    reissue_record(ctx, &issuer, old, opts).await
+}
+
+/// Re-issues `old` (an active cert) under `issuer`; see [`reissue`]. Rotations call this with
+/// the CA they move clients to.
+pub(crate) async fn reissue_record(
+    ctx: &Ctx,
+    issuer: &Issuer,
+    old: CertRecord,
+    opts: &ReissueOptions,
+) -> Result<ReissueOutcome> {
+    let now = ctx.now();
+    let client_id = old.client_id.as_str();
     let key = if opts.rekey {
         let alg = opts
             .key_algorithm
@@ -472,8 +484,8 @@ pub async fn reissue(ctx: &Ctx, client_id: &str, opts: &ReissueOptions) -> Resul
     };
     let label = format!("{client_id} (serial {})", old.serial);
     let change = async {
-        let issued = sign(&issuer, request, now).await?;
-        let mut new = new_record(client_id, &issued, &issuer, now);
+        let issued = sign(issuer, request, now).await?;
+        let mut new = new_record(client_id, &issued, issuer, now);
         new.replaces = Some(old.serial.clone());
         let mut superseded = old.clone();
         superseded.replaced_by = Some(new.serial.clone());
@@ -508,18 +520,19 @@ pub async fn reissue(ctx: &Ctx, client_id: &str, opts: &ReissueOptions) -> Resul
         superseded.version = old.version + 1;
         Ok(ReissueOutcome {
             old: superseded,
-            new: outcome(new, issued, &issuer),
+            new: outcome(new, issued, issuer),
         })
     };
     ctx.audited("reissue", &label, change, |o: &ReissueOutcome| {
         format!(
-            "new serial {}{}; old cert {}",
+            "new serial {}{} under {}; old cert {}",
             o.new.record.serial,
             if opts.rekey {
                 " (new key)"
             } else {
                 " (same key)"
             },
+            issuer.info.subject,
             match o.old.status {
                 CertStatus::Revoked => "revoked (superseded)".to_string(),
                 CertStatus::Active =>

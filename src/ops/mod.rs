@@ -12,7 +12,7 @@ use crate::config::{BackendKind, EnvConfig};
 use crate::error::{Error, Result};
 use crate::model::{AuditOutcome, AuditRecord, CertRecord};
 use crate::pki::{BundleProblem, CertInfo, ChainReport, KeyAlgorithm, Subject};
-use crate::store::{Backend, TruststoreVersion};
+use crate::store::{Backend, DomainTruststore, TruststoreVersion};
 
 /// What every operation runs with: the environment, its backend and the clock.
 #[derive(Clone)]
@@ -262,6 +262,28 @@ pub struct BundleView {
     pub version: Option<TruststoreVersion>,
 }
 
+/// A truststore version published (or found already published) and where the domain stands.
+#[derive(Debug, Clone, Serialize)]
+pub struct Published {
+    #[serde(flatten)]
+    pub version: TruststoreVersion,
+    /// False when the bundle already was the newest version (nothing written to S3).
+    pub changed: bool,
+    /// The gateway domain after pointing it, when the environment names one.
+    pub domain: Option<DomainTruststore>,
+}
+
+/// `truststore check`: the newest S3 version, what the domain serves, and every finding.
+#[derive(Debug, Clone, Serialize)]
+pub struct TruststoreCheck {
+    pub location: String,
+    pub newest: Option<TruststoreVersion>,
+    /// The version the gateway serves (the newest when no domain is configured).
+    pub served_version: Option<String>,
+    pub domain: Option<DomainTruststore>,
+    pub checks: Vec<DoctorCheck>,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum CheckStatus {
@@ -283,6 +305,7 @@ mod doctor;
 mod export;
 mod lifecycle;
 mod query;
+mod rotation;
 mod truststore;
 
 pub use ca::{Issuer, ca_init, ca_show, load_issuer};
@@ -290,7 +313,13 @@ pub use demo::{demo, demo_client_ids};
 pub use doctor::doctor;
 pub use export::{export, export_issued};
 pub use lifecycle::{issue, issue_bulk, parse_bulk_file, reissue, revoke};
-pub use query::{audit, latest_per_client, list, show, verify};
+pub use query::{audit, authorizer_cn, latest_per_client, list, show, verify};
+pub use rotation::{
+    ClientSelection, RevokeByCaReport, RotationJournal, RotationKind, RotationOptions,
+    RotationPhase, RotationPlan, RotationReport, RotationStep, due_for_renewal, revoke_issued_by,
+    rotation_abort, rotation_plan, rotation_run, rotation_status,
+};
 pub use truststore::{
-    truststore_build, truststore_history, truststore_publish, truststore_rollback, truststore_show,
+    truststore_build, truststore_check, truststore_history, truststore_publish,
+    truststore_rollback, truststore_show,
 };

@@ -3,20 +3,24 @@
 use std::collections::HashSet;
 
 use super::query::{ca_chain_der, latest_per_client};
-use super::{BundleView, Ctx};
+use super::{BundleView, CheckStatus, Ctx, DoctorCheck, Published, TruststoreCheck};
 use crate::error::{Error, Result};
 use crate::model::CertRecord;
 use crate::pki::{self, CertInfo};
-use crate::store::TruststoreVersion;
+use crate::store::{DomainTruststore, StoreError, TruststoreVersion};
 
 /// The bundle the vault's CA implies: intermediate(s), root, then the pinned external CAs.
+/// While a CA rotation is in progress the CA it moves to is in the bundle too.
 pub async fn truststore_build(ctx: &Ctx) -> Result<BundleView> {
-    let chain = ca_chain_der(ctx).await?.ok_or_else(|| {
+    let mut chain = ca_chain_der(ctx).await?.ok_or_else(|| {
         Error::NotFound(format!(
             "no CA in environment '{}' to build a truststore from; run `ca init` first",
             ctx.env.name
         ))
     })?;
+    if let Some(next) = super::rotation::next_chain_der(ctx).await? {
+        chain = merge_chains(chain, next);
+    }
     let mut pinned = Vec::new();
     for path in &ctx.env.pinned_cas {
         let text = std::fs::read_to_string(path).map_err(|e| {
@@ -33,6 +37,19 @@ pub async fn truststore_build(ctx: &Ctx) -> Result<BundleView> {
     }
     let pem = pki::build_bundle(&chain, &pinned);
     view(ctx, pem, None)
+}
+
+/// Two CA chains as one bundle order: the intermediates of both, then the roots of both.
+fn merge_chains(current: Vec<Vec<u8>>, next: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
+    let is_root = |der: &Vec<u8>| pki::inspect(der).map(|i| i.self_signed).unwrap_or(false);
+    let (roots, inters): (Vec<_>, Vec<_>) = current.into_iter().chain(next).partition(is_root);
+    let mut out = Vec::new();
+    for der in inters.into_iter().chain(roots) {
+        if !out.contains(&der) {
+            out.push(der);
+        }
+    }
+    out
 }
 
 fn view(ctx: &Ctx, pem: String, version: Option<TruststoreVersion>) -> Result<BundleView> {
@@ -113,40 +130,97 @@ async fn check_publishable(ctx: &Ctx, bundle: &BundleView, force: bool) -> Resul
 }
 
 /// Publishes the bundle the CA implies as a new version, conditional on the version the
-/// diff was made against (`If-Match`), or on there being none (`If-None-Match: *`).
-pub async fn truststore_publish(ctx: &Ctx, force: bool) -> Result<TruststoreVersion> {
+/// diff was made against (`If-Match`), or on there being none (`If-None-Match: *`). When the
+/// environment names a gateway domain, the domain is then pointed at that version (a bundle
+/// that is already the newest version is not written again, but the domain still is pointed),
+/// so running publish again finishes a publish whose domain update failed.
+pub async fn truststore_publish(ctx: &Ctx, force: bool) -> Result<Published> {
     ctx.require_writable("truststore publish")?;
     let bundle = truststore_build(ctx).await?;
     check_publishable(ctx, &bundle, force).await?;
     let current = ctx.backend.truststore.current().await?;
-    if let Some((pem, version)) = &current
-        && *pem == bundle.pem
-    {
-        return Ok(version.clone());
-    }
-    let if_match = current.as_ref().map(|(_, v)| v.etag.clone());
-    let location = ctx.backend.truststore.location();
-    let change = async {
-        Ok(ctx
-            .backend
-            .truststore
-            .put(&bundle.pem, if_match.as_deref())
-            .await?)
+    let (version, changed) = match current {
+        Some((pem, version)) if pem == bundle.pem => (version, false),
+        current => {
+            let if_match = current.as_ref().map(|(_, v)| v.etag.clone());
+            let location = ctx.backend.truststore.location();
+            let change = async {
+                Ok(ctx
+                    .backend
+                    .truststore
+                    .put(&bundle.pem, if_match.as_deref())
+                    .await?)
+            };
+            let version = ctx
+                .audited(
+                    "truststore.publish",
+                    &location,
+                    change,
+                    |v: &TruststoreVersion| {
+                        format!(
+                            "version {} ({} certificates){}",
+                            v.version_id,
+                            bundle.certs.len(),
+                            if force { ", forced" } else { "" }
+                        )
+                    },
+                )
+                .await?;
+            (version, true)
+        }
     };
-    ctx.audited(
-        "truststore.publish",
-        &location,
-        change,
-        |v: &TruststoreVersion| {
+    let domain = point_domain(ctx, &version).await?;
+    Ok(Published {
+        version,
+        changed,
+        domain,
+    })
+}
+
+/// Points the environment's gateway domain (if it names one) at `version`, unless it already
+/// serves it. API Gateway reads a truststore only by version, so until this call the domain
+/// keeps serving the previous bundle.
+pub(crate) async fn point_domain(
+    ctx: &Ctx,
+    version: &TruststoreVersion,
+) -> Result<Option<DomainTruststore>> {
+    let Some(name) = &ctx.env.gateway_domain else {
+        return Ok(None);
+    };
+    let gateway = &ctx.backend.gateway;
+    let location = ctx.backend.truststore.location();
+    if let Ok(now) = gateway.domain(name).await
+        && now.truststore_version.as_deref() == Some(version.version_id.as_str())
+        && now.truststore_uri.as_deref() == Some(location.as_str())
+    {
+        return Ok(Some(now));
+    }
+    let change = async {
+        gateway
+            .point_truststore(name, &location, &version.version_id)
+            .await
+            .map_err(|e| {
+                Error::Store(StoreError::Backend(format!(
+                    "truststore version {} is stored at {location}, but domain {name} still serves \
+                     the version it had: {e}. Run `truststore publish` again to point the domain",
+                    version.version_id
+                )))
+            })
+    };
+    let domain = ctx
+        .audited("gateway.update", name, change, |d: &DomainTruststore| {
             format!(
-                "version {} ({} certificates){}",
-                v.version_id,
-                bundle.certs.len(),
-                if force { ", forced" } else { "" }
+                "truststore {location} version {}{}",
+                version.version_id,
+                if d.warnings.is_empty() {
+                    String::new()
+                } else {
+                    format!("; API Gateway warned: {}", d.warnings.join("; "))
+                }
             )
-        },
-    )
-    .await
+        })
+        .await?;
+    Ok(Some(domain))
 }
 
 /// Every published version, newest first.
@@ -154,8 +228,9 @@ pub async fn truststore_history(ctx: &Ctx) -> Result<Vec<TruststoreVersion>> {
     Ok(ctx.backend.truststore.history().await?)
 }
 
-/// Makes an earlier version the newest again (a new version with its content).
-pub async fn truststore_rollback(ctx: &Ctx, version_id: &str) -> Result<TruststoreVersion> {
+/// Makes an earlier version the newest again (a new version with its content) and points the
+/// gateway domain at it, in one action.
+pub async fn truststore_rollback(ctx: &Ctx, version_id: &str) -> Result<Published> {
     ctx.require_writable("truststore rollback")?;
     let history = ctx.backend.truststore.history().await?;
     if !history.iter().any(|v| v.version_id == version_id) {
@@ -175,13 +250,254 @@ pub async fn truststore_rollback(ctx: &Ctx, version_id: &str) -> Result<Truststo
             .put(&pem, if_match.as_deref())
             .await?)
     };
-    ctx.audited(
-        "truststore.rollback",
-        &location,
-        change,
-        |v: &TruststoreVersion| {
-            format!("restored version {version_id} as version {}", v.version_id)
-        },
-    )
-    .await
+    let version = ctx
+        .audited(
+            "truststore.rollback",
+            &location,
+            change,
+            |v: &TruststoreVersion| {
+                format!("restored version {version_id} as version {}", v.version_id)
+            },
+        )
+        .await?;
+    let domain = point_domain(ctx, &version).await?;
+    Ok(Published {
+        version,
+        changed: true,
+        domain,
+    })
+}
+
+fn check(name: &str, status: CheckStatus, detail: impl Into<String>) -> DoctorCheck {
+    DoctorCheck {
+        name: name.to_string(),
+        status,
+        detail: detail.into(),
+    }
+}
+
+fn subjects(certs: &[CertInfo]) -> HashSet<String> {
+    certs.iter().map(|c| c.subject.clone()).collect()
+}
+
+/// Compares the three places a truststore lives: the newest S3 version, the version the
+/// gateway domain serves, and the bundle the vault's CA implies; explains every drift, warns
+/// about CAs expiring within 90 days and lists active clients the served bundle does not trust.
+pub async fn truststore_check(ctx: &Ctx) -> Result<TruststoreCheck> {
+    let location = ctx.backend.truststore.location();
+    let mut checks = Vec::new();
+    let newest = ctx.backend.truststore.current().await?;
+    let implied = match truststore_build(ctx).await {
+        Ok(b) => Some(b),
+        Err(Error::NotFound(msg)) => {
+            checks.push(check("vault CA", CheckStatus::Fail, msg));
+            None
+        }
+        Err(e) => return Err(e),
+    };
+    let Some((newest_pem, newest_version)) = newest else {
+        checks.push(check(
+            "published",
+            CheckStatus::Fail,
+            format!("nothing is published at {location}: API Gateway trusts no client; run `truststore publish`"),
+        ));
+        return Ok(TruststoreCheck {
+            location,
+            newest: None,
+            served_version: None,
+            domain: None,
+            checks,
+        });
+    };
+    checks.push(check(
+        "published",
+        CheckStatus::Ok,
+        format!("newest version {} at {location}", newest_version.version_id),
+    ));
+    let newest_view = view(ctx, newest_pem.clone(), Some(newest_version.clone()))?;
+    if let Some(implied) = &implied {
+        if implied.pem == newest_pem {
+            checks.push(check(
+                "vault CA",
+                CheckStatus::Ok,
+                "the newest version is exactly the bundle the vault's CA (and pinned CAs) imply",
+            ));
+        } else {
+            let want = subjects(&implied.certs);
+            let have = subjects(&newest_view.certs);
+            let mut missing: Vec<_> = want.difference(&have).cloned().collect();
+            let mut extra: Vec<_> = have.difference(&want).cloned().collect();
+            missing.sort();
+            extra.sort();
+            let mut parts = Vec::new();
+            if !missing.is_empty() {
+                parts.push(format!("missing from S3: {}", missing.join("; ")));
+            }
+            if !extra.is_empty() {
+                parts.push(format!(
+                    "in S3 but not implied by the vault: {}",
+                    extra.join("; ")
+                ));
+            }
+            if parts.is_empty() {
+                parts.push("same CAs in another order or encoding".into());
+            }
+            checks.push(check(
+                "vault CA",
+                CheckStatus::Warn,
+                format!(
+                    "the newest version differs from the bundle the vault's CA implies ({}); \
+                     the CA changed since the last publish (or a rollback is in effect): \
+                     `truststore publish` publishes the implied bundle",
+                    parts.join("; ")
+                ),
+            ));
+        }
+    }
+    let (served_version, served_view, domain) =
+        match &ctx.env.gateway_domain {
+            None => {
+                checks.push(check(
+                    "domain",
+                    CheckStatus::Warn,
+                    "the environment names no gateway_domain, so which version the gateway serves \
+                 is not checked; the newest version is assumed",
+                ));
+                (Some(newest_version.version_id.clone()), newest_view, None)
+            }
+            Some(name) => {
+                let domain = ctx.backend.gateway.domain(name).await?;
+                let served = domain.truststore_version.clone();
+                let served_view =
+                    if domain.truststore_uri.as_deref() != Some(location.as_str()) {
+                        checks.push(check(
+                    "domain",
+                    CheckStatus::Fail,
+                    format!(
+                        "domain {name} reads {} but this environment publishes to {location}; \
+                         fix truststore_bucket / truststore_key or the domain",
+                        domain.truststore_uri.as_deref().unwrap_or("no truststore (mTLS off)")
+                    ),
+                ));
+                        None
+                    } else {
+                        match served.as_deref() {
+                            Some(v) if v == newest_version.version_id => {
+                                checks.push(check(
+                                    "domain",
+                                    CheckStatus::Ok,
+                                    format!("domain {name} serves the newest version {v}"),
+                                ));
+                                Some(newest_view)
+                            }
+                            Some(v) => {
+                                let history = ctx.backend.truststore.history().await?;
+                                let known = history.iter().find(|h| h.version_id == v);
+                                checks.push(check(
+                            "domain",
+                            CheckStatus::Warn,
+                            format!(
+                                "domain {name} serves version {v}{}, not the newest {}: a publish \
+                                 whose domain update did not finish, or a rollback of the domain \
+                                 only; `truststore publish` points the domain at the newest",
+                                known
+                                    .map(|h| format!(
+                                        " (stored {})",
+                                        crate::timefmt::format(h.last_modified)
+                                    ))
+                                    .unwrap_or_else(|| " (no longer in S3's history)".into()),
+                                newest_version.version_id
+                            ),
+                        ));
+                                match known {
+                                    Some(h) => {
+                                        let pem = ctx.backend.truststore.get_version(v).await?;
+                                        Some(view(ctx, pem, Some(h.clone()))?)
+                                    }
+                                    None => None,
+                                }
+                            }
+                            None => {
+                                checks.push(check(
+                            "domain",
+                            CheckStatus::Warn,
+                            format!(
+                                "domain {name} names no truststore version, so it serves whatever \
+                                 was newest at its last update; `truststore publish` pins it"
+                            ),
+                        ));
+                                Some(newest_view)
+                            }
+                        }
+                    };
+                if let Some(status) = domain.status.as_deref().filter(|s| *s != "AVAILABLE") {
+                    checks.push(check(
+                        "domain status",
+                        CheckStatus::Warn,
+                        format!("domain {name} is {status}: a change is still being applied"),
+                    ));
+                }
+                for w in &domain.warnings {
+                    checks.push(check(
+                        "gateway warning",
+                        CheckStatus::Warn,
+                        format!("API Gateway reported: {w}"),
+                    ));
+                }
+                match served_view {
+                    Some(v) => (served, v, Some(domain)),
+                    None => {
+                        return Ok(TruststoreCheck {
+                            location,
+                            newest: Some(newest_version),
+                            served_version: served,
+                            domain: Some(domain),
+                            checks,
+                        });
+                    }
+                }
+            }
+        };
+    for p in &served_view.problems {
+        checks.push(check(
+            "served bundle",
+            if p.fatal {
+                CheckStatus::Fail
+            } else {
+                CheckStatus::Warn
+            },
+            match &p.subject {
+                Some(s) => format!("{s}: {}", p.message),
+                None => p.message.clone(),
+            },
+        ));
+    }
+    let records = latest_per_client(ctx.backend.roster.list(false).await?);
+    let losing = clients_losing_trust(&records, &served_view.certs, ctx);
+    if losing.is_empty() {
+        checks.push(check(
+            "clients",
+            CheckStatus::Ok,
+            "every active client's issuer is in the served bundle",
+        ));
+    } else {
+        let shown: Vec<&str> = losing.iter().take(10).map(String::as_str).collect();
+        checks.push(check(
+            "clients",
+            CheckStatus::Fail,
+            format!(
+                "{} active client(s) are refused by the gateway (issuer not in the served bundle): {}{}",
+                losing.len(),
+                shown.join(", "),
+                if losing.len() > shown.len() { ", ..." } else { "" }
+            ),
+        ));
+    }
+    Ok(TruststoreCheck {
+        location,
+        newest: Some(newest_version),
+        served_version,
+        domain,
+        checks,
+    })
 }

@@ -80,6 +80,8 @@ pub trait Vault: Send + Sync {
     async fn get(&self, item: &VaultItem) -> StoreResult<Option<Zeroizing<String>>>;
     /// Stores a value. With `overwrite` false, fails with Conflict if it exists.
     async fn put(&self, item: &VaultItem, value: &str, overwrite: bool) -> StoreResult<()>;
+    /// Removes an item with its history (SSM DeleteParameter); absent items are fine.
+    async fn delete(&self, item: &VaultItem) -> StoreResult<()>;
     /// The name this item has in the backend (for messages and doctor).
     fn name_of(&self, item: &VaultItem) -> String;
 }
@@ -111,6 +113,35 @@ pub trait TruststoreStore: Send + Sync {
     fn location(&self) -> String;
 }
 
+/// The mutual-TLS settings of an API Gateway custom domain (apigatewayv2 GetDomainName).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct DomainTruststore {
+    pub domain: String,
+    /// `s3://bucket/key` the domain reads, None when mTLS is off.
+    pub truststore_uri: Option<String>,
+    /// The S3 object version the domain serves; None means "the newest at the last update".
+    pub truststore_version: Option<String>,
+    /// API Gateway's `truststoreWarnings` from the last create or update.
+    pub warnings: Vec<String>,
+    /// `AVAILABLE`, `UPDATING`, `PENDING_CERTIFICATE_REIMPORT`, ...
+    pub status: Option<String>,
+}
+
+/// API Gateway custom domains: which truststore version each one serves.
+#[async_trait]
+pub trait Gateway: Send + Sync {
+    /// The domain's mutual-TLS settings; NotFound when the domain does not exist.
+    async fn domain(&self, name: &str) -> StoreResult<DomainTruststore>;
+    /// Points the domain at `uri` / `version` (UpdateDomainName) and returns the settings it
+    /// reports afterwards, warnings included. Paced: AWS allows about one call per 30 s.
+    async fn point_truststore(
+        &self,
+        name: &str,
+        uri: &str,
+        version: &str,
+    ) -> StoreResult<DomainTruststore>;
+}
+
 /// The append-only audit log.
 #[async_trait]
 pub trait AuditLog: Send + Sync {
@@ -126,6 +157,7 @@ pub struct Backend {
     pub vault: Arc<dyn Vault>,
     pub truststore: Arc<dyn TruststoreStore>,
     pub audit: Arc<dyn AuditLog>,
+    pub gateway: Arc<dyn Gateway>,
     /// Who is operating (OS user locally, STS caller ARN on AWS).
     pub operator: String,
     /// One line for headers: `local (/path)` or `aws 123456789012 eu-west-2`.

@@ -406,10 +406,18 @@ async fn run_op(ctx: &Ctx, config: &Config, op: Op) -> Result<(Outcome, Option<C
         Op::TruststoreHistory => {
             Outcome::TruststoreHistory(ops::truststore_history(ctx).await.map_err(msg)?)
         }
-        Op::Publish => Outcome::Published(ops::truststore_publish(ctx, false).await.map_err(msg)?),
-        Op::Rollback(v) => {
-            Outcome::RolledBack(ops::truststore_rollback(ctx, &v).await.map_err(msg)?)
-        }
+        Op::Publish => Outcome::Published(
+            ops::truststore_publish(ctx, false)
+                .await
+                .map_err(msg)?
+                .version,
+        ),
+        Op::Rollback(v) => Outcome::RolledBack(
+            ops::truststore_rollback(ctx, &v)
+                .await
+                .map_err(msg)?
+                .version,
+        ),
         Op::Audit(limit) => Outcome::Audit(ops::audit(ctx, limit).await.map_err(msg)?),
         Op::BootstrapCa => {
             let opts = CaInitOptions {

@@ -5,6 +5,7 @@
 mod flow;
 mod moto;
 mod ports;
+mod rotation;
 
 use mtls_console::config::{BackendKind, EnvConfig};
 use mtls_console::store::aws::AwsClients;

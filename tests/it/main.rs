@@ -6,5 +6,6 @@ mod cli;
 mod common;
 mod local_store;
 mod pki_openssl;
+mod rotation;
 mod tmux;
 mod tui;

@@ -24,6 +24,8 @@ pub enum Resource {
     },
     Parameter(String),
     Secret(String),
+    /// An API Gateway custom domain name.
+    Domain(String),
     /// The caller's identity (STS).
     Identity,
 }
@@ -37,6 +39,7 @@ impl std::fmt::Display for Resource {
             Resource::Object { bucket, key } => write!(f, "s3://{bucket}/{key}"),
             Resource::Parameter(p) => write!(f, "SSM parameter {p}"),
             Resource::Secret(s) => write!(f, "secret {s}"),
+            Resource::Domain(d) => write!(f, "API Gateway domain {d}"),
             Resource::Identity => write!(f, "the caller identity"),
         }
     }
@@ -89,6 +92,7 @@ const NOT_FOUND: &[&str] = &[
     "ParameterNotFound",
     "ParameterVersionNotFound",
     "NotFound",
+    "NotFoundException",
 ];
 
 const CONFLICT: &[&str] = &[
@@ -98,6 +102,7 @@ const CONFLICT: &[&str] = &[
     "ParameterAlreadyExists",
     "ResourceExistsException",
     "TransactionConflictException",
+    "ConflictException",
 ];
 
 /// The AWS error code of a service error, if any.
@@ -132,6 +137,10 @@ fn not_found_hint(resource: &Resource) -> String {
         ),
         Resource::Parameter(p) => format!("SSM parameter {p} does not exist"),
         Resource::Secret(s) => format!("secret {s} does not exist"),
+        Resource::Domain(d) => format!(
+            "API Gateway domain {d} does not exist in this account and region; check `gateway_domain` \
+             in the environment's config"
+        ),
         Resource::Object { .. } => format!("{resource} does not exist"),
         Resource::Identity => "the caller identity is unknown".into(),
     }

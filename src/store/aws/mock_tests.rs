@@ -425,3 +425,107 @@ async fn an_unreachable_endpoint_is_named() {
         "{err}"
     );
 }
+
+mod domains {
+    use std::time::Instant;
+
+    use aws_sdk_apigatewayv2::operation::update_domain_name::{
+        UpdateDomainNameError, UpdateDomainNameOutput,
+    };
+    use aws_sdk_apigatewayv2::types::error::TooManyRequestsException;
+    use aws_sdk_apigatewayv2::types::{
+        DomainNameConfiguration, DomainNameStatus, MutualTlsAuthentication,
+    };
+
+    use super::*;
+    use crate::store::Gateway;
+    use crate::store::aws::ApiGatewayDomains;
+
+    const URI: &str = "s3://sandbox-mtls-truststore-123456789012/truststore.pem";
+
+    fn updated(version: &str, warnings: &[&str]) -> UpdateDomainNameOutput {
+        let mut mtls = MutualTlsAuthentication::builder()
+            .truststore_uri(URI)
+            .truststore_version(version);
+        for w in warnings {
+            mtls = mtls.truststore_warnings(*w);
+        }
+        UpdateDomainNameOutput::builder()
+            .domain_name("api.example.com")
+            .mutual_tls_authentication(mtls.build())
+            .domain_name_configurations(
+                DomainNameConfiguration::builder()
+                    .domain_name_status(DomainNameStatus::Updating)
+                    .build(),
+            )
+            .build()
+    }
+
+    fn domains(client: aws_sdk_apigatewayv2::Client, pacer: Pacer) -> ApiGatewayDomains {
+        ApiGatewayDomains::new(client, ENDPOINT).with_pacing(pacer, fast_retries(4))
+    }
+
+    #[tokio::test]
+    async fn the_domain_is_pointed_at_the_version_and_its_warnings_come_back() {
+        let rule = mock!(aws_sdk_apigatewayv2::Client::update_domain_name)
+            .match_requests(|req| {
+                req.domain_name() == Some("api.example.com")
+                    && req.mutual_tls_authentication().is_some_and(|m| {
+                        m.truststore_uri() == Some(URI) && m.truststore_version() == Some("v2")
+                    })
+            })
+            .then_output(|| updated("v2", &["Certificate CN=old expires in 20 days"]));
+        let client = mocked!(aws_sdk_apigatewayv2, [&rule]);
+        let d = domains(client, Pacer::new(1000.0, 1))
+            .point_truststore("api.example.com", URI, "v2")
+            .await
+            .unwrap();
+        assert_eq!(d.truststore_version.as_deref(), Some("v2"));
+        assert_eq!(d.truststore_uri.as_deref(), Some(URI));
+        assert_eq!(d.warnings, vec!["Certificate CN=old expires in 20 days"]);
+        assert_eq!(d.status.as_deref(), Some("UPDATING"));
+        assert_eq!(rule.num_calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_throttled_update_is_retried_until_it_succeeds() {
+        let throttled = mock!(aws_sdk_apigatewayv2::Client::update_domain_name)
+            .sequence()
+            .error(|| {
+                UpdateDomainNameError::TooManyRequestsException(
+                    TooManyRequestsException::builder()
+                        .message("Too Many Requests")
+                        .meta(meta("TooManyRequestsException", "Too Many Requests"))
+                        .build(),
+                )
+            })
+            .times(2)
+            .output(|| updated("v3", &[]))
+            .build();
+        let client = mocked!(aws_sdk_apigatewayv2, [&throttled]);
+        let d = domains(client, Pacer::new(1000.0, 1))
+            .point_truststore("api.example.com", URI, "v3")
+            .await
+            .unwrap();
+        assert_eq!(d.truststore_version.as_deref(), Some("v3"));
+        assert_eq!(throttled.num_calls(), 3);
+    }
+
+    #[tokio::test]
+    async fn updates_are_paced_at_the_configured_interval() {
+        let rule = mock!(aws_sdk_apigatewayv2::Client::update_domain_name)
+            .then_output(|| updated("v4", &[]));
+        let client = mocked!(aws_sdk_apigatewayv2, [&rule]);
+        // One update per 200 ms here (AWS: one per 30 s): three updates take two intervals.
+        let gw = domains(client, Pacer::new(5.0, 1));
+        let start = Instant::now();
+        for _ in 0..3 {
+            gw.point_truststore("api.example.com", URI, "v4")
+                .await
+                .unwrap();
+        }
+        let took = start.elapsed();
+        assert!(took >= Duration::from_millis(380), "took {took:?}");
+        assert_eq!(rule.num_calls(), 3);
+    }
+}

@@ -4,8 +4,9 @@
 //! names from the environment; [`connect`] builds them all from the standard credential chain.
 //! Rooms: `dynamo` (roster), `ssm` and `secrets` (vault layouts), `s3` (truststore), `audit`,
 //! `retry` (pacing and throttling retries), `errors` (SDK errors -> [`crate::store::StoreError`]),
-//! `infra` (`init-infra`, the table definition) and `doctor` (the AWS checks).
+//! `apigw` (the custom domain's truststore version), `infra` (`init-infra`, the table definition) and `doctor` (the AWS checks).
 
+mod apigw;
 mod audit;
 mod doctor;
 mod dynamo;
@@ -24,6 +25,7 @@ use std::time::Duration;
 use aws_config::{BehaviorVersion, Region};
 use aws_smithy_types::timeout::TimeoutConfig;
 
+pub use self::apigw::{ApiGatewayDomains, DOMAIN_UPDATE_INTERVAL};
 pub use self::audit::DynamoAudit;
 pub use self::doctor::doctor_checks;
 pub use self::dynamo::{DynamoRoster, LIST_PROJECTION, SCAN_SEGMENTS};
@@ -51,6 +53,7 @@ pub struct AwsClients {
     pub s3: aws_sdk_s3::Client,
     pub sts: aws_sdk_sts::Client,
     pub secrets: aws_sdk_secretsmanager::Client,
+    pub apigw: aws_sdk_apigatewayv2::Client,
     pub region: String,
     /// Where requests go, for messages: the override URL or `AWS {region}`.
     pub endpoint: String,
@@ -100,6 +103,7 @@ impl AwsClients {
             s3: aws_sdk_s3::Client::from_conf(s3_conf),
             sts: aws_sdk_sts::Client::new(&sdk),
             secrets: aws_sdk_secretsmanager::Client::new(&sdk),
+            apigw: aws_sdk_apigatewayv2::Client::new(&sdk),
             endpoint: env
                 .endpoint_url
                 .clone()
@@ -201,6 +205,10 @@ pub async fn connect(env: &EnvConfig) -> Result<Backend> {
         vault: vault_for(env, &clients)?,
         truststore,
         audit,
+        gateway: Arc::new(ApiGatewayDomains::new(
+            clients.apigw.clone(),
+            &clients.endpoint,
+        )),
         description: format!("aws {} {}", id.account, clients.region),
         operator: id.arn,
     })

@@ -91,7 +91,13 @@ impl SecretsVault {
         let (secret, field) = match item {
             VaultItem::RootKey => (format!("{env}/Arda/RootCA"), "ROOT_CA_KEY"),
             VaultItem::RootCert => (format!("{env}/Arda/RootCA"), "ROOT_CA_CERT"),
-            VaultItem::IntermediateKey | VaultItem::IntermediateCert => return None,
+            VaultItem::NextRootKey => (format!("{env}/Arda/RootCA-next"), "ROOT_CA_KEY"),
+            VaultItem::NextRootCert => (format!("{env}/Arda/RootCA-next"), "ROOT_CA_CERT"),
+            VaultItem::RotationJournal => (format!("{env}/mtls-console/rotation"), "JOURNAL"),
+            VaultItem::IntermediateKey
+            | VaultItem::IntermediateCert
+            | VaultItem::NextIntermediateKey
+            | VaultItem::NextIntermediateCert => return None,
             VaultItem::ClientKey(id) => (client_secret(id), "MTLS_KEY"),
             VaultItem::ClientCert(id) => (client_secret(id), "MTLS_CERT"),
         };
@@ -208,6 +214,30 @@ impl Vault for SecretsVault {
                 .map_err(|e| errors::map(e, &self.call("secretsmanager:PutSecretValue", &resource)))
             }
         }
+    }
+
+    async fn delete(&self, item: &VaultItem) -> StoreResult<()> {
+        let Some(slot) = self.slot(item) else {
+            return Ok(());
+        };
+        let Some(mut map) = self.read(&slot.secret).await? else {
+            return Ok(());
+        };
+        if map.remove(slot.field).is_none() {
+            return Ok(());
+        }
+        let resource = Resource::Secret(slot.secret.clone());
+        let body = Zeroizing::new(Value::Object(map).to_string());
+        with_retry(&self.retry, None, "secretsmanager:PutSecretValue", || {
+            self.client
+                .put_secret_value()
+                .secret_id(&slot.secret)
+                .secret_string(body.as_str())
+                .send()
+        })
+        .await
+        .map(|_| ())
+        .map_err(|e| errors::map(e, &self.call("secretsmanager:PutSecretValue", &resource)))
     }
 
     fn name_of(&self, item: &VaultItem) -> String {

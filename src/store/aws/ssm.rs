@@ -163,6 +163,29 @@ impl Vault for SsmVault {
         }
     }
 
+    async fn delete(&self, item: &VaultItem) -> StoreResult<()> {
+        let name = self.name_of(item);
+        let res = with_retry(
+            &self.retry,
+            Some(&self.pacer),
+            "ssm:DeleteParameter",
+            || self.client.delete_parameter().name(&name).send(),
+        )
+        .await;
+        match res {
+            Ok(_) => Ok(()),
+            Err(e) if errors::code(&e) == Some("ParameterNotFound") => Ok(()),
+            Err(e) => Err(errors::map(
+                e,
+                &Call {
+                    action: "ssm:DeleteParameter",
+                    resource: &Resource::Parameter(name.clone()),
+                    endpoint: &self.endpoint,
+                },
+            )),
+        }
+    }
+
     fn name_of(&self, item: &VaultItem) -> String {
         item.ssm_name(&self.project, &self.env)
     }

@@ -34,6 +34,7 @@
 //! `If-Match` / `If-None-Match` decide them, and a failed one is [`StoreError::Conflict`].
 
 mod audit;
+mod gateway;
 mod roster;
 mod truststore;
 mod vault;
@@ -151,6 +152,7 @@ pub fn open_at(path: &Path, env: &EnvConfig) -> Result<Backend> {
         vault: Arc::new(vault::LocalVault::new(Arc::clone(&db), env, &operator)),
         truststore: Arc::new(truststore::LocalTruststore::new(Arc::clone(&db), env)),
         audit: Arc::new(audit::LocalAudit::new(Arc::clone(&db))),
+        gateway: Arc::new(gateway::LocalGateway::new(Arc::clone(&db))),
         description: format!("local ({})", path.display()),
         operator,
     })

@@ -116,6 +116,21 @@ impl Vault for LocalVault {
             .await
     }
 
+    async fn delete(&self, item: &VaultItem) -> StoreResult<()> {
+        let name = self.name_of(item);
+        self.db
+            .run(move |conn| {
+                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                tx.prepare_cached("DELETE FROM vault_history WHERE name = ?1")?
+                    .execute([&name])?;
+                tx.prepare_cached("DELETE FROM vault WHERE name = ?1")?
+                    .execute([&name])?;
+                tx.commit()?;
+                Ok(())
+            })
+            .await
+    }
+
     fn name_of(&self, item: &VaultItem) -> String {
         item.ssm_name(&self.project, &self.account_name)
     }

@@ -215,10 +215,11 @@ async fn bootstrap_issue_revoke_reissue_publish_rollback_verify_doctor() {
     );
 
     // Publish the truststore, publish a bundle with a pinned third-party CA, roll back.
-    let v1 = ops::truststore_publish(&ctx, false).await.unwrap();
+    let v1 = ops::truststore_publish(&ctx, false).await.unwrap().version;
     let unchanged = ops::truststore_publish(&ctx, false).await.unwrap();
+    assert!(!unchanged.changed);
     assert_eq!(
-        unchanged.version_id, v1.version_id,
+        unchanged.version.version_id, v1.version_id,
         "same bundle, no new version"
     );
     let cdn = pki::create_root(
@@ -242,11 +243,15 @@ async fn bootstrap_issue_revoke_reissue_publish_rollback_verify_doctor() {
         env: pinned_env,
         ..ctx.clone()
     };
-    let v2 = ops::truststore_publish(&pinned_ctx, false).await.unwrap();
+    let v2 = ops::truststore_publish(&pinned_ctx, false)
+        .await
+        .unwrap()
+        .version;
     assert_ne!(v2.version_id, v1.version_id);
     let v3 = ops::truststore_rollback(&ctx, &v1.version_id)
         .await
-        .unwrap();
+        .unwrap()
+        .version;
     let history = ops::truststore_history(&ctx).await.unwrap();
     let ids: Vec<&str> = history.iter().map(|v| v.version_id.as_str()).collect();
     assert_eq!(

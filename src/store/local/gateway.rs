@@ -1,0 +1,97 @@
+//! A stand-in for API Gateway's custom domains on the embedded backend: the domain's
+//! truststore pointer (uri and version), kept in the database so that publish, rollback,
+//! rotation and `truststore check` behave on a laptop as they do against AWS. The table is
+//! created on first use; a domain exists once it has been pointed at a version.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use rusqlite::{OptionalExtension, TransactionBehavior, params};
+use time::OffsetDateTime;
+
+use super::Db;
+use crate::store::{DomainTruststore, Gateway, StoreError, StoreResult};
+use crate::timefmt;
+
+const TABLE: &str = "CREATE TABLE IF NOT EXISTS gateway_domain (
+    name            TEXT PRIMARY KEY NOT NULL,
+    truststoreUri   TEXT NOT NULL,
+    truststoreVersion TEXT NOT NULL,
+    updatedAt       TEXT NOT NULL
+)";
+
+pub(super) struct LocalGateway {
+    db: Arc<Db>,
+}
+
+impl LocalGateway {
+    pub(super) fn new(db: Arc<Db>) -> Self {
+        LocalGateway { db }
+    }
+}
+
+#[async_trait]
+impl Gateway for LocalGateway {
+    async fn domain(&self, name: &str) -> StoreResult<DomainTruststore> {
+        let name = name.to_string();
+        self.db
+            .run(move |conn| {
+                conn.execute(TABLE, [])?;
+                let row = conn
+                    .prepare_cached(
+                        "SELECT truststoreUri, truststoreVersion FROM gateway_domain WHERE name = ?1",
+                    )?
+                    .query_row([&name], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+                    .optional()?;
+                match row {
+                    Some((uri, version)) => Ok(DomainTruststore {
+                        domain: name,
+                        truststore_uri: Some(uri),
+                        truststore_version: Some(version),
+                        warnings: Vec::new(),
+                        status: Some("AVAILABLE".into()),
+                    }),
+                    None => Err(StoreError::NotFound(format!(
+                        "the local gateway has no domain '{name}' yet; `truststore publish` creates it"
+                    ))
+                    .into()),
+                }
+            })
+            .await
+    }
+
+    async fn point_truststore(
+        &self,
+        name: &str,
+        uri: &str,
+        version: &str,
+    ) -> StoreResult<DomainTruststore> {
+        let (name, uri, version) = (name.to_string(), uri.to_string(), version.to_string());
+        self.db
+            .run(move |conn| {
+                conn.execute(TABLE, [])?;
+                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                tx.prepare_cached(
+                    "INSERT INTO gateway_domain (name, truststoreUri, truststoreVersion, updatedAt)
+                     VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (name) DO UPDATE SET truststoreUri = ?2, truststoreVersion = ?3,
+                         updatedAt = ?4",
+                )?
+                .execute(params![
+                    name,
+                    uri,
+                    version,
+                    timefmt::format(OffsetDateTime::now_utc())
+                ])?;
+                tx.commit()?;
+                Ok(DomainTruststore {
+                    domain: name,
+                    truststore_uri: Some(uri),
+                    truststore_version: Some(version),
+                    warnings: Vec::new(),
+                    status: Some("AVAILABLE".into()),
+                })
+            })
+            .await
+    }
+}
