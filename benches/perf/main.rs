@@ -374,7 +374,8 @@ async fn bench_issue(table: &mut Table) -> BenchResult<()> {
     Ok(())
 }
 
-/// Key generation and signing alone, in-process, on every core: no storage.
+/// Key generation and signing alone, in-process, on every core (one loaded CA per thread,
+/// as `issue --from` does): no storage.
 async fn raw_bound(ctx: &Ctx, client_alg: KeyAlgorithm, n: usize) -> BenchResult<f64> {
     let issuer = ops::load_issuer(ctx).await.map_err(|e| e.to_string())?;
     let material = Arc::new(issuer.material);
@@ -386,6 +387,9 @@ async fn raw_bound(ctx: &Ctx, client_alg: KeyAlgorithm, n: usize) -> BenchResult
             .map(|w| {
                 let material = Arc::clone(&material);
                 s.spawn(move || {
+                    let Ok(signer) = pki::ClientSigner::new(&material, now) else {
+                        return n;
+                    };
                     (w..n)
                         .step_by(cores)
                         .filter(|i| {
@@ -394,7 +398,7 @@ async fn raw_bound(ctx: &Ctx, client_alg: KeyAlgorithm, n: usize) -> BenchResult
                                 validity_days: 395,
                                 key: KeySource::Generate(client_alg),
                             };
-                            pki::issue_client(&material, &req, now).is_err()
+                            signer.issue(&req).is_err()
                         })
                         .count()
                 })

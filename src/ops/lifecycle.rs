@@ -344,12 +344,19 @@ pub async fn issue_bulk(
             let signed_tx = signed_tx.clone();
             let material = issuer.material.clone();
             tokio::task::spawn_blocking(move || {
+                // The CA is loaded once per thread; if that fails, each client gets the error
+                // a single issue would give.
+                let signer = pki::ClientSigner::new(&material, now).ok();
                 loop {
                     let next = queue.lock().unwrap_or_else(PoisonError::into_inner).next();
                     let Some(Prepared { client_id, request }) = next else {
                         break;
                     };
-                    let signed = pki::issue_client(&material, &request, now).map_err(Error::from);
+                    let signed = match &signer {
+                        Some(signer) => signer.issue(&request),
+                        None => pki::issue_client(&material, &request, now),
+                    }
+                    .map_err(Error::from);
                     if signed_tx.blocking_send((client_id, signed)).is_err() {
                         break;
                     }
