@@ -292,7 +292,7 @@ fn bulk_concurrency() -> usize {
 }
 
 /// Most clients stored together: one transaction per store on the embedded backend.
-const BULK_BATCH: usize = 64;
+const BULK_BATCH: usize = 256;
 /// Batches being stored at once: on AWS their vault writes queue at the SSM pacer, so it is
 /// never idle while a batch writes its roster items and audit records.
 const BULK_BATCHES_IN_FLIGHT: usize = 4;
