@@ -923,7 +923,7 @@ const HEIGHT: u16 = 50;
 fn synthetic(i: usize) -> CertRecord {
     let issued = NOW - time::Duration::days((i % 400) as i64);
     let expiry = issued + time::Duration::days(395);
-    let revoked = i % 13 == 0;
+    let revoked = i.is_multiple_of(13);
     CertRecord {
         serial: format!(
             "{}",
