@@ -1,6 +1,7 @@
 //! Issue (single and bulk), revoke and re-issue: the changes to the roster.
 
 use std::collections::HashSet;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use futures::StreamExt;
 use time::{Duration, OffsetDateTime};
@@ -13,7 +14,9 @@ use super::{
     ReissueOutcome, validate_client_id,
 };
 use crate::error::{Error, Result};
-use crate::model::{AuditOutcome, CertRecord, CertStatus, RevocationReason, VaultItem};
+use crate::model::{
+    AuditOutcome, AuditRecord, CertRecord, CertStatus, RevocationReason, VaultItem,
+};
 use crate::pki::{self, ClientRequest, IssuedCert, KeyAlgorithm, KeySource};
 use crate::store::{Expect, RosterWrite};
 
@@ -173,14 +176,18 @@ async fn issue_prepared(
         store_new(ctx, &client_id, issuer, issued, now).await
     };
     ctx.audited("issue", &client_id, change, |o: &IssueOutcome| {
-        format!(
-            "serial {} ({}), valid until {}",
-            o.record.serial,
-            o.info.key_algorithm,
-            crate::timefmt::format(o.record.expiry)
-        )
+        issue_detail(&o.record, &o.info.key_algorithm)
     })
     .await
+}
+
+/// The audit detail of an issue.
+fn issue_detail(record: &CertRecord, key_algorithm: &str) -> String {
+    format!(
+        "serial {} ({key_algorithm}), valid until {}",
+        record.serial,
+        crate::timefmt::format(record.expiry)
+    )
 }
 
 /// Issues a client at a given time (demo data with past dates).
@@ -277,16 +284,26 @@ pub(crate) fn key_algorithm_names() -> String {
         .join(", ")
 }
 
-/// How many issues run at once: signing uses every core; the stores pace themselves.
+/// How many threads sign at once: one per core (key generation and signing are CPU-bound).
 fn bulk_concurrency() -> usize {
     std::thread::available_parallelism()
-        .map(|n| n.get() * 2)
-        .unwrap_or(4)
-        .max(4)
+        .map(|n| n.get())
+        .unwrap_or(2)
 }
+
+/// Most clients stored together: one transaction per store on the embedded backend.
+const BULK_BATCH: usize = 256;
+/// Batches being stored at once: on AWS their vault writes queue at the SSM pacer, so it is
+/// never idle while a batch writes its roster items and audit records.
+const BULK_BATCHES_IN_FLIGHT: usize = 4;
 
 /// Issues many clients. Idempotent: clients that already hold an active cert are skipped,
 /// so a failed or interrupted run can simply be run again.
+///
+/// Keys are generated and certificates signed on every core; signed clients are stored in
+/// batches of whatever is ready (at most [`BULK_BATCH`]): vault first (key, cert), then the
+/// roster items of the clients whose vault writes all succeeded, then one audit record each.
+/// Each client succeeds or fails on its own, as if issued alone.
 pub async fn issue_bulk(
     ctx: &Ctx,
     clients: &[IssueOptions],
@@ -318,26 +335,164 @@ pub async fn issue_bulk(
     if let Some(cb) = &progress {
         cb(0, total);
     }
+
+    let (signed_tx, mut signed_rx) = tokio::sync::mpsc::channel(BULK_BATCH * 2);
+    let queue = Arc::new(Mutex::new(todo.into_iter()));
+    let signers: Vec<_> = (0..bulk_concurrency())
+        .map(|_| {
+            let queue = Arc::clone(&queue);
+            let signed_tx = signed_tx.clone();
+            let material = issuer.material.clone();
+            tokio::task::spawn_blocking(move || {
+                // The CA is loaded once per thread; if that fails, each client gets the error
+                // a single issue would give.
+                let signer = pki::ClientSigner::new(&material, now).ok();
+                loop {
+                    let next = queue.lock().unwrap_or_else(PoisonError::into_inner).next();
+                    let Some(Prepared { client_id, request }) = next else {
+                        break;
+                    };
+                    let signed = match &signer {
+                        Some(signer) => signer.issue(&request),
+                        None => pki::issue_client(&material, &request, now),
+                    }
+                    .map_err(Error::from);
+                    if signed_tx.blocking_send((client_id, signed)).is_err() {
+                        break;
+                    }
+                }
+            })
+        })
+        .collect();
+    drop(signed_tx);
+
+    let signed = futures::stream::poll_fn(move |cx| signed_rx.poll_recv(cx));
     let issuer_ref = &issuer;
-    let mut stream = futures::stream::iter(todo.into_iter().map(|p| async move {
-        let id = p.client_id.clone();
-        (id, issue_prepared(ctx, issuer_ref, p, now).await)
-    }))
-    .buffer_unordered(bulk_concurrency());
+    let mut stored = signed
+        .ready_chunks(BULK_BATCH)
+        .map(|batch| store_batch(ctx, issuer_ref, batch, now))
+        .buffer_unordered(BULK_BATCHES_IN_FLIGHT);
     let mut done = 0;
-    while let Some((id, result)) = stream.next().await {
-        match result {
-            Ok(_) => report.issued.push(id),
-            Err(e) => report.failed.push((id, e.to_string())),
+    while let Some(results) = stored.next().await {
+        for (id, result) in results {
+            match result {
+                Ok(()) => report.issued.push(id),
+                Err(e) => report.failed.push((id, e.to_string())),
+            }
+            done += 1;
         }
-        done += 1;
         if let Some(cb) = &progress {
             cb(done, total);
         }
     }
+    for signer in signers {
+        signer
+            .await
+            .map_err(|e| Error::Io(format!("signing task failed: {e}")))?;
+    }
     report.issued.sort();
     report.failed.sort();
     Ok(report)
+}
+
+/// Stores a batch of signed clients (see [`issue_bulk`]); one result per client.
+async fn store_batch(
+    ctx: &Ctx,
+    issuer: &Issuer,
+    batch: Vec<(String, Result<IssuedCert>)>,
+    now: OffsetDateTime,
+) -> Vec<(String, Result<()>)> {
+    let mut results: Vec<(String, Result<()>)> = Vec::with_capacity(batch.len());
+    let mut signed = Vec::with_capacity(batch.len());
+    for (id, outcome) in batch {
+        match outcome {
+            Ok(issued) => signed.push((id, issued)),
+            Err(e) => results.push((id, Err(e))),
+        }
+    }
+
+    let mut writes: Vec<(VaultItem, &str)> = Vec::with_capacity(signed.len() * 2);
+    let mut owner = Vec::with_capacity(signed.len() * 2);
+    for (i, (id, issued)) in signed.iter().enumerate() {
+        if let Some(key) = &issued.key_pem {
+            writes.push((VaultItem::ClientKey(id.clone()), key.as_str()));
+            owner.push(i);
+        }
+        writes.push((VaultItem::ClientCert(id.clone()), issued.cert_pem.as_str()));
+        owner.push(i);
+    }
+    let mut vault_failure: Vec<Option<Error>> = signed.iter().map(|_| None).collect();
+    for (i, written) in owner
+        .into_iter()
+        .zip(ctx.backend.vault.put_each(&writes, true).await)
+    {
+        if let Err(e) = written
+            && vault_failure[i].is_none()
+        {
+            vault_failure[i] = Some(e.into());
+        }
+    }
+    drop(writes);
+
+    let mut stored = Vec::with_capacity(signed.len());
+    for ((id, issued), failure) in signed.into_iter().zip(vault_failure) {
+        match failure {
+            Some(e) => results.push((id, Err(e))),
+            None => {
+                let record = new_record(&id, &issued, issuer, now);
+                stored.push((id, record, issued.info.key_algorithm));
+            }
+        }
+    }
+    let records = stored.iter().map(|(_, r, _)| r.clone()).collect();
+    let written = ctx.backend.roster.put_each(records).await;
+
+    let mut audits = Vec::with_capacity(results.len() + stored.len());
+    let mut outcomes: Vec<(String, Result<()>)> = Vec::with_capacity(audits.capacity());
+    for (id, result) in results {
+        let e = result.err();
+        audits.push(failure_audit(ctx, &id, e.as_ref()));
+        outcomes.push((id, e.map_or(Ok(()), Err)));
+    }
+    for ((id, record, key_algorithm), result) in stored.into_iter().zip(written) {
+        match result {
+            Ok(()) => {
+                audits.push(ctx.audit_record(
+                    "issue",
+                    &id,
+                    AuditOutcome::Ok,
+                    issue_detail(&record, &key_algorithm),
+                ));
+                outcomes.push((id, Ok(())));
+            }
+            Err(e) => {
+                let e = Error::from(e);
+                audits.push(failure_audit(ctx, &id, Some(&e)));
+                outcomes.push((id, Err(e)));
+            }
+        }
+    }
+    let appended = ctx.backend.audit.append_each(&audits).await;
+    for ((_, outcome), appended) in outcomes.iter_mut().zip(appended) {
+        // As for a single issue: a change the audit log could not record is reported as failed;
+        // the original error matters more than a failure to record it.
+        if outcome.is_ok()
+            && let Err(e) = appended
+        {
+            *outcome = Err(e.into());
+        }
+    }
+    outcomes
+}
+
+/// The audit record of a client a bulk issue could not issue.
+fn failure_audit(ctx: &Ctx, client_id: &str, error: Option<&Error>) -> AuditRecord {
+    let (outcome, detail) = match error {
+        Some(e) if e.exit_code() == 5 => (AuditOutcome::Conflict, e.to_string()),
+        Some(e) => (AuditOutcome::Failed, e.to_string()),
+        None => (AuditOutcome::Failed, String::new()),
+    };
+    ctx.audit_record("issue", client_id, outcome, detail)
 }
 
 /// Finds the cert a revoke aims at: a decimal serial, or the client's current active cert.

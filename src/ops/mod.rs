@@ -60,8 +60,21 @@ impl Ctx {
         outcome: AuditOutcome,
         detail: impl Into<String>,
     ) -> Result<()> {
+        let record = self.audit_record(action, target, outcome, detail);
+        self.backend.audit.append(&record).await?;
+        Ok(())
+    }
+
+    /// A new audit record at the context's time, by the backend's operator.
+    pub(crate) fn audit_record(
+        &self,
+        action: &str,
+        target: &str,
+        outcome: AuditOutcome,
+        detail: impl Into<String>,
+    ) -> AuditRecord {
         let now = self.now();
-        let record = AuditRecord {
+        AuditRecord {
             id: format!(
                 "{:013}-{:08x}",
                 (now.unix_timestamp_nanos() / 1_000_000).max(0),
@@ -73,9 +86,7 @@ impl Ctx {
             target: target.to_string(),
             outcome,
             detail: detail.into(),
-        };
-        self.backend.audit.append(&record).await?;
-        Ok(())
+        }
     }
 
     /// Runs a change and records it in the audit log whatever the outcome: `ok`, `conflict`

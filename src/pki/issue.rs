@@ -371,46 +371,69 @@ pub(crate) fn issue_client(
     now: OffsetDateTime,
 ) -> PkiResult<IssuedCert> {
     check_cn(&req.cn)?;
-    let now = check_now(now)?;
-    let ca = load_ca(issuer, "issuing CA", now)?;
-    let end = not_after(now, req.validity_days, Some(ca.not_after))?;
+    ClientSigner::new(issuer, now)?.issue(req)
+}
 
-    let mut params = CertificateParams::default();
-    let mut dn = DistinguishedName::new();
-    dn.push(DnType::CommonName, DnValue::Utf8String(req.cn.clone()));
-    params.distinguished_name = dn;
-    params.not_before = now;
-    params.not_after = end;
-    params.serial_number = Some(random_serial()?);
-    params.is_ca = IsCa::ExplicitNoCa;
-    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-    params.use_authority_key_identifier_extension = true;
+/// An issuing CA loaded once (certificate checked, key parsed) to sign many client
+/// certificates at one time, as [`issue_client`] signs one. Parsing an RSA key is a good part
+/// of the cost of a signature, so bulk issuance keeps one signer per thread.
+pub struct ClientSigner {
+    ca: LoadedCa,
+    now: OffsetDateTime,
+}
 
-    let issuer_ref = ca.issuer()?;
-    let (der, key_pem) = match &req.key {
-        KeySource::Generate(alg) => {
-            let key = keys::generate(*alg)?;
-            let cert = sign_client(&mut params, &key, &issuer_ref, alg.is_rsa())?;
-            (cert, Some(Zeroizing::new(key.serialize_pem())))
-        }
-        KeySource::Csr(pem) => {
-            let (public, rsa) = csr::public_key_of(pem)?;
-            (sign_client(&mut params, &public, &issuer_ref, rsa)?, None)
-        }
-        KeySource::ExistingCert(pem) => {
-            let (public, rsa) = existing_cert_key(pem)?;
-            (sign_client(&mut params, &public, &issuer_ref, rsa)?, None)
-        }
-    };
-    ca.check_issued(&der)?;
-    let cert = parse_cert_der(&der)
-        .map_err(|e| PkiError::Crypto(format!("the issued certificate does not parse: {e}")))?;
-    let info = info_of(&cert, &der);
-    Ok(IssuedCert {
-        cert_pem: to_pem("CERTIFICATE", &der),
-        key_pem,
-        info,
-    })
+impl ClientSigner {
+    pub fn new(issuer: &CaMaterial, now: OffsetDateTime) -> PkiResult<ClientSigner> {
+        let now = check_now(now)?;
+        Ok(ClientSigner {
+            ca: load_ca(issuer, "issuing CA", now)?,
+            now,
+        })
+    }
+
+    /// Issues one client certificate (key generated, CSR or existing certificate re-signed).
+    pub fn issue(&self, req: &ClientRequest) -> PkiResult<IssuedCert> {
+        check_cn(&req.cn)?;
+        let (ca, now) = (&self.ca, self.now);
+        let end = not_after(now, req.validity_days, Some(ca.not_after))?;
+
+        let mut params = CertificateParams::default();
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::CommonName, DnValue::Utf8String(req.cn.clone()));
+        params.distinguished_name = dn;
+        params.not_before = now;
+        params.not_after = end;
+        params.serial_number = Some(random_serial()?);
+        params.is_ca = IsCa::ExplicitNoCa;
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        params.use_authority_key_identifier_extension = true;
+
+        let issuer_ref = ca.issuer()?;
+        let (der, key_pem) = match &req.key {
+            KeySource::Generate(alg) => {
+                let key = keys::generate(*alg)?;
+                let cert = sign_client(&mut params, &key, &issuer_ref, alg.is_rsa())?;
+                (cert, Some(Zeroizing::new(key.serialize_pem())))
+            }
+            KeySource::Csr(pem) => {
+                let (public, rsa) = csr::public_key_of(pem)?;
+                (sign_client(&mut params, &public, &issuer_ref, rsa)?, None)
+            }
+            KeySource::ExistingCert(pem) => {
+                let (public, rsa) = existing_cert_key(pem)?;
+                (sign_client(&mut params, &public, &issuer_ref, rsa)?, None)
+            }
+        };
+        ca.check_issued(&der)?;
+        let cert = parse_cert_der(&der)
+            .map_err(|e| PkiError::Crypto(format!("the issued certificate does not parse: {e}")))?;
+        let info = info_of(&cert, &der);
+        Ok(IssuedCert {
+            cert_pem: to_pem("CERTIFICATE", &der),
+            key_pem,
+            info,
+        })
+    }
 }
 
 fn sign_client(

@@ -21,6 +21,8 @@ mod names;
 mod p12;
 mod pemtext;
 
+pub use issue::ClientSigner;
+
 use serde::Serialize;
 use time::OffsetDateTime;
 use zeroize::Zeroizing;

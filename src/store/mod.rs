@@ -71,6 +71,16 @@ pub trait Roster: Send + Sync {
     /// All writes succeed together or none does (DynamoDB TransactWriteItems).
     /// A failed condition is [`StoreError::Conflict`] naming the serial.
     async fn transact(&self, writes: Vec<RosterWrite>) -> StoreResult<()>;
+    /// Creates each item on its own, as one `transact([Put])` per record would: one failure
+    /// (an existing serial, say) leaves the others written. One result per record, in order.
+    /// Adapters that can store many items at once cheaply (one database transaction) do so.
+    async fn put_each(&self, records: Vec<CertRecord>) -> Vec<StoreResult<()>> {
+        let mut results = Vec::with_capacity(records.len());
+        for record in records {
+            results.push(self.transact(vec![RosterWrite::Put(record)]).await);
+        }
+        results
+    }
 }
 
 /// The key vault: CA and client keys (secret) and certificates (plain).
@@ -82,6 +92,15 @@ pub trait Vault: Send + Sync {
     async fn put(&self, item: &VaultItem, value: &str, overwrite: bool) -> StoreResult<()>;
     /// Removes an item with its history (SSM DeleteParameter); absent items are fine.
     async fn delete(&self, item: &VaultItem) -> StoreResult<()>;
+    /// [`Vault::put`] of each item, one result per item, in order; a failure leaves the
+    /// others stored. Adapters that can write many values at once cheaply do so.
+    async fn put_each(&self, items: &[(VaultItem, &str)], overwrite: bool) -> Vec<StoreResult<()>> {
+        let mut results = Vec::with_capacity(items.len());
+        for (item, value) in items {
+            results.push(self.put(item, value, overwrite).await);
+        }
+        results
+    }
     /// The name this item has in the backend (for messages and doctor).
     fn name_of(&self, item: &VaultItem) -> String;
 }
@@ -146,6 +165,15 @@ pub trait Gateway: Send + Sync {
 #[async_trait]
 pub trait AuditLog: Send + Sync {
     async fn append(&self, record: &AuditRecord) -> StoreResult<()>;
+    /// [`AuditLog::append`] of each record, one result per record, in order. Adapters that
+    /// can append many records at once cheaply do so.
+    async fn append_each(&self, records: &[AuditRecord]) -> Vec<StoreResult<()>> {
+        let mut results = Vec::with_capacity(records.len());
+        for record in records {
+            results.push(self.append(record).await);
+        }
+        results
+    }
     /// Newest first, at most `limit`.
     async fn recent(&self, limit: usize) -> StoreResult<Vec<AuditRecord>>;
 }

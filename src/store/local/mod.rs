@@ -187,7 +187,56 @@ impl From<rusqlite::Error> for Fail {
     }
 }
 
+impl Fail {
+    fn into_store(self, path: &Path) -> StoreError {
+        match self {
+            Fail::Store(e) => e,
+            Fail::Sql(e) => sql_error(path, e),
+        }
+    }
+}
+
 type FailResult<T> = std::result::Result<T, Fail>;
+
+/// Runs `write` for each item inside `conn`'s transaction, each under its own savepoint, so a
+/// failed item is undone alone: one result per item, in order. If the transaction itself
+/// fails (e.g. its commit), every item fails with that error.
+fn each_in_one_transaction<I>(
+    conn: &mut Connection,
+    path: &Path,
+    items: &[I],
+    mut write: impl FnMut(&Connection, &I) -> FailResult<()>,
+) -> Vec<StoreResult<()>> {
+    let whole = (|| -> FailResult<Vec<StoreResult<()>>> {
+        let mut tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut results = Vec::with_capacity(items.len());
+        for item in items {
+            let mut sp = tx.savepoint()?;
+            match write(&sp, item) {
+                Ok(()) => {
+                    sp.commit()?;
+                    results.push(Ok(()));
+                }
+                Err(fail) => {
+                    sp.rollback()?;
+                    results.push(Err(fail.into_store(path)));
+                }
+            }
+        }
+        tx.commit()?;
+        Ok(results)
+    })();
+    match whole {
+        Ok(results) => results,
+        Err(fail) => {
+            let message = fail.into_store(path).to_string();
+            items
+                .iter()
+                .map(|_| Err(StoreError::Backend(message.clone())))
+                .collect()
+        }
+    }
+}
 
 /// One environment's database: a connection shared by the four ports.
 struct Db {
@@ -297,10 +346,7 @@ impl Db {
         let db = Arc::clone(self);
         let job = move || {
             let mut conn = db.conn.lock().unwrap_or_else(PoisonError::into_inner);
-            f(&mut conn).map_err(|fail| match fail {
-                Fail::Store(e) => e,
-                Fail::Sql(e) => sql_error(&db.path, e),
-            })
+            f(&mut conn).map_err(|fail| fail.into_store(&db.path))
         };
         match tokio::runtime::Handle::try_current() {
             Ok(rt) => rt.spawn_blocking(job).await.map_err(|e| {

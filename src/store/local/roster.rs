@@ -4,7 +4,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use rusqlite::{OptionalExtension, Row, Rows, Transaction, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, Row, Rows, TransactionBehavior, params};
 
 use super::{Db, FailResult, to_i64};
 use crate::model::CertRecord;
@@ -103,6 +103,32 @@ impl Roster for LocalRoster {
             })
             .await
     }
+
+    async fn put_each(&self, records: Vec<CertRecord>) -> Vec<StoreResult<()>> {
+        let count = records.len();
+        let path = self.db.path.clone();
+        let outcome = self
+            .db
+            .run(move |conn| {
+                let writes: Vec<RosterWrite> = records.into_iter().map(RosterWrite::Put).collect();
+                Ok(super::each_in_one_transaction(
+                    conn,
+                    &path,
+                    &writes,
+                    |conn, write| {
+                        check_transaction(std::slice::from_ref(write))?;
+                        apply(conn, write)
+                    },
+                ))
+            })
+            .await;
+        outcome.unwrap_or_else(|e| {
+            let message = e.to_string();
+            (0..count)
+                .map(|_| Err(StoreError::Backend(message.clone())))
+                .collect()
+        })
+    }
 }
 
 /// What DynamoDB refuses before looking at any item: too many writes, or two on one item.
@@ -133,7 +159,7 @@ fn check_transaction(writes: &[RosterWrite]) -> StoreResult<()> {
     Ok(())
 }
 
-fn apply(tx: &Transaction<'_>, write: &RosterWrite) -> FailResult<()> {
+fn apply(tx: &Connection, write: &RosterWrite) -> FailResult<()> {
     match write {
         RosterWrite::Put(rec) => {
             let exists = tx
@@ -183,7 +209,7 @@ fn check_expect(serial: &str, found: Option<(String, i64)>, expect: Expect) -> S
 }
 
 /// Writes the row (insert or replace) and its PEM with the given version.
-fn store(tx: &Transaction<'_>, rec: &CertRecord, version: u64, insert: bool) -> FailResult<()> {
+fn store(tx: &Connection, rec: &CertRecord, version: u64, insert: bool) -> FailResult<()> {
     let mut attrs = item::to_attrs(rec);
     attrs.remove(names::CERTIFICATE_PEM);
     attrs.insert(names::VERSION.into(), AttrValue::N(version.to_string()));
