@@ -5,7 +5,10 @@ use time::OffsetDateTime;
 
 use crate::config::EnvConfig;
 use crate::model::{AuditRecord, CertRecord};
-use crate::ops::{BundleView, CaSummary, ClientDetail, ExportedFiles};
+use crate::ops::{
+    BundleView, CaSummary, ClientDetail, ExportedFiles, RotationJournal, RotationPlan,
+    RotationReport,
+};
 use crate::pki::CertInfo;
 use crate::store::TruststoreVersion;
 
@@ -42,11 +45,20 @@ pub enum Action {
     OpenExport,
     OpenTruststore,
     OpenAudit,
+    OpenRotation,
     OpenEnvPicker,
     Publish,
     Rollback,
     Bootstrap,
     LoadDemo,
+    /// Rotation view: start an intermediate rotation, or run the next phase of the one in
+    /// progress.
+    RotationNext,
+    /// Rotation view: start a root rotation.
+    RotationRoot,
+    /// Rotation view: renew the clients due for renewal.
+    RotationRenewDue,
+    RotationAbort,
     Refresh,
     ToggleHelp,
     /// Abandons the operations in flight.
@@ -61,6 +73,12 @@ pub enum Action {
     },
     /// Sent every 100 ms while work is in flight (spinner, elapsed time).
     Tick,
+    /// Share of an operation done so far (certificates re-issued of the total).
+    Progress {
+        task: TaskId,
+        done: usize,
+        total: usize,
+    },
     Done {
         task: TaskId,
         result: Result<Outcome, String>,
@@ -94,6 +112,17 @@ pub enum Outcome {
     CaCreated(Box<CaSummary>),
     Demo(usize),
     EnvSwitched(Box<EnvSwitch>),
+    Rotation(Box<RotationOverview>),
+    RotationRan(Box<RotationReport>),
+}
+
+/// The rotation journal and the plan of the next run (each fails on its own).
+#[derive(Debug, Clone)]
+pub struct RotationOverview {
+    /// The rotation in progress or the last one; None when none ever ran.
+    pub journal: Option<RotationJournal>,
+    /// What the next `n` would do: the rotation in progress, else a new intermediate one.
+    pub plan: Result<RotationPlan, String>,
 }
 
 /// What the header shows about the CA and the truststore; each part fails on its own.

@@ -18,7 +18,7 @@ use super::state::{
 };
 use super::update::{issue_client_id, issue_field_error};
 use crate::model::{CertRecord, CertStatus, ClientState, RevocationReason};
-use crate::ops::{BundleView, StatusFilter};
+use crate::ops::{BundleView, RotationKind, RotationPhase, StatusFilter};
 use crate::pki::{CertInfo, KeyAlgorithm};
 
 /// Below this size the screen only asks for a bigger terminal.
@@ -123,6 +123,7 @@ pub fn draw(frame: &mut Frame, app: &App, colors: bool) {
             View::Detail => draw_detail(frame, app, t, body),
             View::Truststore => draw_truststore(frame, app, t, body),
             View::Audit => draw_audit(frame, app, t, body),
+            View::Rotation => draw_rotation(frame, app, t, body),
         }
     }
     draw_status(frame, app, t, status);
@@ -1081,6 +1082,188 @@ fn draw_audit(frame: &mut Frame, app: &App, t: Theme, area: Rect) {
     }
 }
 
+// ---------------------------------------------------------------- rotation
+
+/// `6d 22h`, `5h 40m`, `12m`: how long until a deadline, to the minute.
+fn time_left(d: time::Duration) -> String {
+    let (days, hours, minutes) = (d.whole_days(), d.whole_hours() % 24, d.whole_minutes() % 60);
+    if days > 0 {
+        format!("{days}d {hours}h")
+    } else if hours > 0 {
+        format!("{hours}h {minutes}m")
+    } else {
+        format!("{minutes}m")
+    }
+}
+
+const ROTATION_PHASES: [RotationPhase; 5] = [
+    RotationPhase::Prepared,
+    RotationPhase::Published,
+    RotationPhase::Moved,
+    RotationPhase::Promoted,
+    RotationPhase::Done,
+];
+
+fn draw_rotation(frame: &mut Frame, app: &App, t: Theme, area: Rect) {
+    let overview = match &app.rotation.load {
+        Load::Ready(o) => o,
+        Load::Failed(e) => {
+            frame.render_widget(
+                Paragraph::new(format!(" cannot read the rotation journal: {e}"))
+                    .style(t.danger())
+                    .wrap(Wrap { trim: false })
+                    .block(dialog_block("Rotation".into(), t)),
+                area,
+            );
+            return;
+        }
+        Load::Idle | Load::Loading => {
+            frame.render_widget(
+                Paragraph::new(" loading…")
+                    .style(t.dim())
+                    .block(dialog_block("Rotation".into(), t)),
+                area,
+            );
+            return;
+        }
+    };
+    let [top, bottom] = Layout::vertical([Constraint::Length(10), Constraint::Min(4)]).areas(area);
+    let mut lines: Vec<Line> = Vec::new();
+    let active = overview.journal.as_ref().filter(|j| !j.phase.is_terminal());
+    match &overview.journal {
+        Some(j) => {
+            let state = if j.rolling_back {
+                format!("{} (rolling back)", j.phase.as_str())
+            } else {
+                j.phase.as_str().to_string()
+            };
+            lines.push(Line::from(vec![
+                Span::styled(format!(" {} rotation ", j.kind.as_str()), t.bold()),
+                Span::raw(format!("{}  ", j.id)),
+                Span::styled(state, if active.is_some() { t.warn() } else { t.ok() }),
+            ]));
+            lines.push(Line::raw(format!(" from {}", j.old_issuer_subject)));
+            if let Some(to) = j
+                .new_issuer_subject
+                .as_ref()
+                .filter(|_| j.kind != RotationKind::Clients)
+            {
+                lines.push(Line::raw(format!(" to   {to}")));
+            }
+            lines.push(Line::raw(format!(
+                " started {} by {}; grace {}",
+                crate::timefmt::format(j.started_at),
+                j.started_by,
+                crate::timefmt::duration(j.grace())
+            )));
+            if let Some(until) = j.grace_until.filter(|_| active.is_some()) {
+                let left = until - app.now;
+                lines.push(Line::styled(
+                    if left.is_positive() {
+                        format!(
+                            " grace period until {} ({} left): superseded certs stay valid until then",
+                            crate::timefmt::format(until),
+                            time_left(left)
+                        )
+                    } else {
+                        format!(" grace period over since {}", crate::timefmt::format(until))
+                    },
+                    t.dim(),
+                ));
+            }
+            let phases: Vec<Span> = ROTATION_PHASES
+                .iter()
+                .filter(|p| {
+                    j.kind != RotationKind::Clients
+                        || matches!(p, RotationPhase::Moved | RotationPhase::Done)
+                })
+                .flat_map(|p| {
+                    let (mark, style) = if j.phase >= *p && j.phase != RotationPhase::Aborted {
+                        ("✓", t.ok())
+                    } else if j.next_step() == Some(*p) {
+                        ("→", t.warn())
+                    } else {
+                        ("·", t.dim())
+                    };
+                    [
+                        Span::styled(format!(" {mark} "), style),
+                        Span::raw(p.as_str()),
+                    ]
+                })
+                .collect();
+            lines.push(Line::from(phases));
+        }
+        None => lines.push(Line::styled(
+            " no rotation has run in this environment",
+            t.dim(),
+        )),
+    }
+    if active.is_none() {
+        lines.push(Line::raw(""));
+        lines.push(Line::from(vec![
+            Span::styled(" n", t.key()),
+            Span::raw(" intermediate rotation   "),
+            Span::styled("O", t.key()),
+            Span::raw(" root rotation   "),
+            Span::styled("u", t.key()),
+            Span::raw(format!(
+                " renew clients due within {} days",
+                app.env.expiring_days
+            )),
+        ]));
+    }
+    frame.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .block(dialog_block("Rotation".into(), t)),
+        top,
+    );
+
+    let mut plan_lines: Vec<Line> = Vec::new();
+    let title = if active.is_some() {
+        "Next phases".to_string()
+    } else {
+        "Plan of an intermediate rotation (n starts it)".to_string()
+    };
+    match &overview.plan {
+        Ok(plan) => {
+            plan_lines.push(Line::raw(format!(
+                " {} client(s) to move, {} vault write(s){}",
+                plan.clients_to_move,
+                plan.vault_writes,
+                if plan.skipped.is_empty() {
+                    String::new()
+                } else {
+                    format!(", {} skipped", plan.skipped.len())
+                }
+            )));
+            for (i, step) in plan.steps.iter().enumerate() {
+                plan_lines.push(Line::from(vec![
+                    Span::styled(
+                        format!(
+                            " {} {:<10}",
+                            if i == 0 { "→" } else { " " },
+                            step.phase.as_str()
+                        ),
+                        if i == 0 { t.bold() } else { t.dim() },
+                    ),
+                    Span::raw(step.detail.clone()),
+                ]));
+            }
+            for (id, why) in plan.skipped.iter().take(5) {
+                plan_lines.push(Line::styled(format!(" skipped {id}: {why}"), t.warn()));
+            }
+        }
+        Err(e) => plan_lines.push(Line::styled(format!(" {e}"), t.warn())),
+    }
+    frame.render_widget(
+        Paragraph::new(plan_lines)
+            .wrap(Wrap { trim: false })
+            .block(dialog_block(title, t)),
+        bottom,
+    );
+}
+
 // ---------------------------------------------------------------- status + footer
 
 fn draw_status(frame: &mut Frame, app: &App, t: Theme, area: Rect) {
@@ -1096,16 +1279,33 @@ fn draw_status(frame: &mut Frame, app: &App, t: Theme, area: Rect) {
         };
         let [left, right] =
             Layout::horizontal([Constraint::Fill(1), Constraint::Length(24)]).areas(area);
+        // A ratio when the operation reports one (re-issues in a rotation), else activity.
+        let width = usize::from(right.width.saturating_sub(12)).max(1);
+        let bar: String = match app.tasks.iter().find_map(|t| t.progress) {
+            Some((done, total)) if total > 0 => {
+                let filled = (done * width / total).min(width);
+                (0..width)
+                    .map(|i| if i < filled { '━' } else { '─' })
+                    .collect()
+            }
+            _ => {
+                let pos = (app.tick as usize) % width;
+                (0..width)
+                    .map(|i| if i.abs_diff(pos) <= 1 { '━' } else { '─' })
+                    .collect()
+            }
+        };
+        let labels: Vec<String> = match app.tasks.iter().find_map(|t| t.progress) {
+            Some((done, total)) => labels
+                .into_iter()
+                .map(|l| format!("{l} {done}/{total}"))
+                .collect(),
+            None => labels,
+        };
         frame.render_widget(
             Paragraph::new(format!(" {spin} {}…{elapsed}", labels.join(", "))),
             left,
         );
-        // No operation reports its share done, so the gauge shows activity, not a ratio.
-        let width = usize::from(right.width.saturating_sub(12)).max(1);
-        let pos = (app.tick as usize) % width;
-        let bar: String = (0..width)
-            .map(|i| if i.abs_diff(pos) <= 1 { '━' } else { '─' })
-            .collect();
         frame.render_widget(
             Paragraph::new(Line::from(vec![
                 Span::styled(bar, t.dim()),
@@ -1573,6 +1773,49 @@ fn draw_confirm(frame: &mut Frame, app: &App, t: Theme, c: &Confirm) {
                 "Fill '{env}' with a demo CA and about 50 clients in varied states?"
             )],
         ),
+        Confirm::RotationStart(kind) => (
+            "Start a rotation",
+            vec![
+                format!("Start a {} rotation in '{env}'?", kind.as_str()),
+                match kind {
+                    RotationKind::Clients => format!(
+                        "Clients due within {} days get new certs now; old ones stay valid 7 days.",
+                        app.env.expiring_days
+                    ),
+                    _ => "First phase: create the new CA in the vault (nothing is published yet)."
+                        .into(),
+                },
+                "Each later phase runs when you press n and confirm.".into(),
+            ],
+        ),
+        Confirm::RotationNext(kind) => {
+            let next = app
+                .rotation
+                .load
+                .ready()
+                .and_then(|o| o.plan.as_ref().ok())
+                .and_then(|p| p.steps.first())
+                .map(|s| format!("{}: {}", s.phase.as_str(), s.detail))
+                .unwrap_or_else(|| "the next phase".into());
+            (
+                "Run the next phase",
+                vec![
+                    format!(
+                        "Run the next phase of the {} rotation in '{env}'?",
+                        kind.as_str()
+                    ),
+                    next,
+                ],
+            )
+        }
+        Confirm::RotationAbort => (
+            "Abort the rotation",
+            vec![
+                format!("Abort the rotation in '{env}'?"),
+                "Before clients moved the new CA is removed; after, n moves them back first."
+                    .into(),
+            ],
+        ),
     };
     let mut lines: Vec<Line> = body
         .into_iter()
@@ -1635,6 +1878,7 @@ fn draw_help(frame: &mut Frame, app: &App, t: Theme) {
             View::Detail => "details",
             View::Truststore => "truststore",
             View::Audit => "audit log",
+            View::Rotation => "rotation",
         },
     };
     let mut lines: Vec<Line> = bindings(app, true)

@@ -81,6 +81,7 @@ static ROSTER: &[Binding] = &[
     m(&[c('e')], "e", "export", "export the selected client's files", Action::OpenExport),
     b(&[c('t')], "t", "truststore", "truststore", Action::OpenTruststore),
     b(&[c('a')], "a", "audit", "audit log", Action::OpenAudit),
+    b(&[c('o')], "o", "rotation", "rotations: intermediate, root, clients", Action::OpenRotation),
     b(&[c('E')], "E", "", "switch environment", Action::OpenEnvPicker),
     b(&[c('R')], "R", "", "refresh", Action::Refresh),
     b(&[c('c')], "c", "", "cancel work in flight", Action::Cancel),
@@ -128,6 +129,22 @@ static TRUSTSTORE: &[Binding] = &[
     m(&[c('p')], "p", "publish", "publish the bundle the CA implies", Action::Publish),
     m(&[c('b')], "b", "rollback", "roll back to the selected version", Action::Rollback),
     b(&[Esc], "Esc", "back", "back to the roster", Action::Back),
+    b(&[c('a')], "a", "", "audit log", Action::OpenAudit),
+    b(&[c('o')], "o", "", "rotations", Action::OpenRotation),
+    b(&[c('R')], "R", "refresh", "refresh", Action::Refresh),
+    b(&[c('c')], "c", "", "cancel work in flight", Action::Cancel),
+    b(&[c('?')], "?", "help", "help", Action::ToggleHelp),
+    b(&[c('q')], "q", "quit", "quit", Action::Quit),
+];
+
+#[rustfmt::skip]
+static ROTATION: &[Binding] = &[
+    m(&[c('n')], "n", "next phase", "start an intermediate rotation, or run the next phase", Action::RotationNext),
+    m(&[c('O')], "O", "root", "start a root rotation", Action::RotationRoot),
+    m(&[c('u')], "u", "renew due", "renew the clients due within the expiring window", Action::RotationRenewDue),
+    m(&[c('X')], "X", "abort", "abort the rotation (moves clients back if some moved)", Action::RotationAbort),
+    b(&[Esc], "Esc", "back", "back to the roster", Action::Back),
+    b(&[c('t')], "t", "", "truststore", Action::OpenTruststore),
     b(&[c('a')], "a", "", "audit log", Action::OpenAudit),
     b(&[c('R')], "R", "refresh", "refresh", Action::Refresh),
     b(&[c('c')], "c", "", "cancel work in flight", Action::Cancel),
@@ -294,6 +311,7 @@ pub fn bindings(app: &App, below_overlays: bool) -> &'static [Binding] {
         View::Detail => DETAIL,
         View::Truststore => TRUSTSTORE,
         View::Audit => AUDIT,
+        View::Rotation => ROTATION,
     }
 }
 

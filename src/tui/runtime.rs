@@ -20,7 +20,7 @@ use ratatui::backend::CrosstermBackend;
 use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
 use tokio::task::JoinHandle;
 
-use super::action::{Action, EnvSwitch, Outcome, Overview, TaskId};
+use super::action::{Action, EnvSwitch, Outcome, Overview, RotationOverview, TaskId};
 use super::draw::draw;
 use super::keymap::action_for;
 use super::state::{App, AppInit};
@@ -264,8 +264,13 @@ impl Executor {
                     let ctx = self.ctx.clone();
                     let config = self.config.clone();
                     let tx = self.tx.clone();
+                    let progress_tx = self.tx.clone();
+                    let progress: ops::Progress = Arc::new(move |done, total| {
+                        let _ =
+                            progress_tx.send(Msg::Action(Action::Progress { task, done, total }));
+                    });
                     let fut = IN_OPERATION.scope((), async move {
-                        let result = AssertUnwindSafe(run_op(&ctx, &config, op))
+                        let result = AssertUnwindSafe(run_op(&ctx, &config, op, progress))
                             .catch_unwind()
                             .await
                             .unwrap_or_else(|panic| {
@@ -306,6 +311,19 @@ impl Executor {
     }
 }
 
+/// Rotations started from the console: a 7-day grace, same keys, and for client renewal the
+/// clients due within the environment's expiring window.
+fn rotation_options(ctx: &Ctx, kind: ops::RotationKind) -> ops::RotationOptions {
+    ops::RotationOptions {
+        selection: if kind == ops::RotationKind::Clients {
+            ops::ClientSelection::DueWithinDays(ctx.env.expiring_days)
+        } else {
+            ops::ClientSelection::All
+        },
+        ..ops::RotationOptions::default()
+    }
+}
+
 fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
     panic
         .downcast_ref::<&str>()
@@ -322,7 +340,12 @@ fn is_not_found(e: &Error) -> bool {
 }
 
 /// One operation against the environment. Returns the new context for a switch.
-async fn run_op(ctx: &Ctx, config: &Config, op: Op) -> Result<(Outcome, Option<Ctx>), String> {
+async fn run_op(
+    ctx: &Ctx,
+    config: &Config,
+    op: Op,
+    progress: ops::Progress,
+) -> Result<(Outcome, Option<Ctx>), String> {
     let msg = |e: Error| e.to_string();
     let outcome = match op {
         Op::LoadRoster => Outcome::Roster {
@@ -434,6 +457,47 @@ async fn run_op(ctx: &Ctx, config: &Config, op: Op) -> Result<(Outcome, Option<C
             Outcome::CaCreated(Box::new(ops::ca_init(ctx, &opts).await.map_err(msg)?))
         }
         Op::Demo => Outcome::Demo(ops::demo(ctx).await.map_err(msg)?),
+        Op::RotationOverview => {
+            let journal = ops::rotation_status(ctx).await.map_err(msg)?;
+            let plan = match journal.as_ref().filter(|j| !j.phase.is_terminal()) {
+                Some(j) => {
+                    ops::rotation_plan(ctx, j.kind, &rotation_options(ctx, j.kind), true).await
+                }
+                None => {
+                    let kind = ops::RotationKind::Intermediate;
+                    ops::rotation_plan(ctx, kind, &rotation_options(ctx, kind), false).await
+                }
+            };
+            Outcome::Rotation(Box::new(RotationOverview {
+                journal,
+                plan: plan.map_err(msg),
+            }))
+        }
+        Op::RotationStep { kind, start } => {
+            let mut opts = rotation_options(ctx, kind);
+            opts.progress = Some(progress);
+            // One phase per confirmation: stop once the next phase is reached.
+            opts.stop_after = if start {
+                Some(if kind == ops::RotationKind::Clients {
+                    ops::RotationPhase::Moved
+                } else {
+                    ops::RotationPhase::Prepared
+                })
+            } else {
+                ops::rotation_status(ctx)
+                    .await
+                    .map_err(msg)?
+                    .and_then(|j| j.next_step())
+            };
+            Outcome::RotationRan(Box::new(
+                ops::rotation_run(ctx, kind, &opts, !start)
+                    .await
+                    .map_err(msg)?,
+            ))
+        }
+        Op::RotationAbort => {
+            Outcome::RotationRan(Box::new(ops::rotation_abort(ctx).await.map_err(msg)?))
+        }
         Op::SwitchEnv(name) => {
             let env = config.env(Some(&name)).map_err(msg)?;
             let mut new = Ctx::open(env.clone()).await.map_err(msg)?;

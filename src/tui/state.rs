@@ -6,12 +6,12 @@ use std::collections::HashSet;
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
-use super::action::{Overview, TaskId};
+use super::action::{Overview, RotationOverview, TaskId};
 use super::roster::Roster;
 use super::update::Op;
 use crate::config::EnvConfig;
 use crate::model::{AuditRecord, CertRecord, RevocationReason};
-use crate::ops::{BundleView, CaSummary, ClientDetail};
+use crate::ops::{BundleView, CaSummary, ClientDetail, RotationKind};
 use crate::pki::KeyAlgorithm;
 use crate::store::TruststoreVersion;
 
@@ -53,6 +53,7 @@ pub enum View {
     Detail,
     Truststore,
     Audit,
+    Rotation,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,6 +77,8 @@ pub struct Task {
     pub op: Op,
     /// [`App::tick`] when it started.
     pub started: u64,
+    /// (done, total) when the operation reports it.
+    pub progress: Option<(usize, usize)>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -207,6 +210,11 @@ pub enum Confirm {
     Rollback(String),
     Bootstrap,
     Demo,
+    /// Start a rotation of this kind (its first phase).
+    RotationStart(RotationKind),
+    /// Run the next phase of the rotation in progress.
+    RotationNext(RotationKind),
+    RotationAbort,
 }
 
 #[derive(Debug, Clone)]
@@ -247,6 +255,11 @@ pub struct TruststoreView {
     pub history: Load<Vec<TruststoreVersion>>,
     /// Selected history row.
     pub selected: usize,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct RotationView {
+    pub load: Load<Box<RotationOverview>>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -347,6 +360,7 @@ pub struct App {
     pub detail: Option<DetailView>,
     pub truststore: TruststoreView,
     pub audit: AuditView,
+    pub rotation: RotationView,
     pub dialog: Option<Dialog>,
     /// Typing into the current view's filter.
     pub filtering: bool,
@@ -380,6 +394,7 @@ impl App {
             detail: None,
             truststore: TruststoreView::default(),
             audit: AuditView::default(),
+            rotation: RotationView::default(),
             dialog: None,
             filtering: false,
             help: false,

@@ -14,6 +14,7 @@ use super::state::{
     RevokeFocus, Status, StatusKind, Task, View,
 };
 use crate::model::{CertStatus, RevocationReason};
+use crate::ops::RotationKind;
 use crate::pki::KeyAlgorithm;
 
 /// Where the key of a certificate to issue comes from.
@@ -65,6 +66,15 @@ pub enum Op {
     BootstrapCa,
     Demo,
     SwitchEnv(String),
+    /// The rotation journal and the plan of the next run.
+    RotationOverview,
+    /// Start a rotation (`start`) or run the next phase of the one in progress: one phase
+    /// per confirmation.
+    RotationStep {
+        kind: RotationKind,
+        start: bool,
+    },
+    RotationAbort,
 }
 
 impl Op {
@@ -85,6 +95,12 @@ impl Op {
             Op::BootstrapCa => "creating CA".into(),
             Op::Demo => "loading demo data".into(),
             Op::SwitchEnv(name) => format!("opening environment {name}"),
+            Op::RotationOverview => "reading the rotation journal".into(),
+            Op::RotationStep { kind, start: true } => {
+                format!("starting {} rotation", kind.as_str())
+            }
+            Op::RotationStep { kind, .. } => format!("running the {} rotation", kind.as_str()),
+            Op::RotationAbort => "aborting the rotation".into(),
         }
     }
 
@@ -98,6 +114,7 @@ impl Op {
                 | Op::TruststoreHistory
                 | Op::Audit(_)
                 | Op::SwitchEnv(_)
+                | Op::RotationOverview
         )
     }
 
@@ -136,6 +153,12 @@ pub fn update(app: &mut App, action: Action) -> Vec<Effect> {
             vec![]
         }
         Action::Done { task, result } => done(app, task, result),
+        Action::Progress { task, done, total } => {
+            if let Some(t) = app.tasks.iter_mut().find(|t| t.id == task) {
+                t.progress = Some((done, total));
+            }
+            vec![]
+        }
         Action::Quit => {
             app.quit = true;
             vec![]
@@ -182,6 +205,7 @@ fn start(app: &mut App, op: Op) -> Vec<Effect> {
         id: task,
         op: op.clone(),
         started: app.tick,
+        progress: None,
     });
     match &op {
         Op::LoadRoster if !matches!(app.roster.load, Load::Ready(())) => {
@@ -189,6 +213,9 @@ fn start(app: &mut App, op: Op) -> Vec<Effect> {
         }
         Op::TruststoreHistory => app.truststore.history = Load::Loading,
         Op::Audit(_) => app.audit.load = Load::Loading,
+        Op::RotationOverview if !matches!(app.rotation.load, Load::Ready(_)) => {
+            app.rotation.load = Load::Loading;
+        }
         _ => {}
     }
     fx.push(Effect::Run { task, op });
@@ -283,6 +310,7 @@ fn failed(app: &mut App, op: &Op, e: &str) {
         }
         Op::TruststoreHistory => app.truststore.history = Load::Failed(e.to_string()),
         Op::Audit(_) => app.audit.load = Load::Failed(e.to_string()),
+        Op::RotationOverview => app.rotation.load = Load::Failed(e.to_string()),
         _ => {}
     }
     match &mut app.dialog {
@@ -415,6 +443,52 @@ fn succeeded(app: &mut App, outcome: Outcome) -> Vec<Effect> {
             fx.extend(start(app, Op::TruststoreHistory));
             fx
         }
+        Outcome::Rotation(overview) => {
+            app.rotation.load = Load::Ready(overview);
+            vec![]
+        }
+        Outcome::RotationRan(report) => {
+            let mut text: Vec<String> = report
+                .steps
+                .iter()
+                .map(|s| format!("{}: {}", s.phase.as_str(), s.detail))
+                .collect();
+            if let Some(until) = report.waiting_until {
+                text.push(format!(
+                    "grace period until {}; press n after it",
+                    crate::timefmt::format(until)
+                ));
+            }
+            if text.is_empty() {
+                text.push(format!(
+                    "rotation {} is in phase {}",
+                    report.journal.id,
+                    report.journal.phase.as_str()
+                ));
+            }
+            if report.failed.is_empty() {
+                info(app, text.join(" | "));
+            } else {
+                warn(
+                    app,
+                    format!(
+                        "{} client(s) not moved ({}); press n to retry",
+                        report.failed.len(),
+                        report
+                            .failed
+                            .iter()
+                            .take(3)
+                            .map(|(id, why)| format!("{id}: {why}"))
+                            .collect::<Vec<_>>()
+                            .join("; ")
+                    ),
+                );
+            }
+            let mut fx = start(app, Op::RotationOverview);
+            fx.extend(start(app, Op::Overview));
+            fx.extend(start(app, Op::LoadRoster));
+            fx
+        }
         Outcome::Audit(records) => {
             app.audit.load = Load::Ready(records);
             refilter_audit(app);
@@ -544,6 +618,10 @@ fn view(app: &mut App, action: Action) -> Vec<Effect> {
             app.view = View::Audit;
             start(app, Op::Audit(AUDIT_LIMIT))
         }
+        Action::OpenRotation => {
+            app.view = View::Rotation;
+            start(app, Op::RotationOverview)
+        }
         Action::OpenEnvPicker => {
             let selected = app
                 .env_names
@@ -583,8 +661,62 @@ fn view(app: &mut App, action: Action) -> Vec<Effect> {
             View::Detail => detail_key(app, other),
             View::Truststore => truststore_key(app, other),
             View::Audit => audit_key(app, other),
+            View::Rotation => rotation_key(app, other),
         },
     }
+}
+
+/// The rotation in progress, if the journal is loaded and shows one.
+fn rotation_in_progress(app: &App) -> Option<RotationKind> {
+    app.rotation
+        .load
+        .ready()
+        .and_then(|o| o.journal.as_ref())
+        .filter(|j| !j.phase.is_terminal())
+        .map(|j| j.kind)
+}
+
+fn rotation_key(app: &mut App, action: Action) -> Vec<Effect> {
+    let loaded = matches!(app.rotation.load, Load::Ready(_));
+    let confirm = match action {
+        Action::RotationNext => match rotation_in_progress(app) {
+            Some(kind) => Confirm::RotationNext(kind),
+            None => Confirm::RotationStart(RotationKind::Intermediate),
+        },
+        Action::RotationRoot | Action::RotationRenewDue => {
+            if let Some(kind) = rotation_in_progress(app) {
+                warn(
+                    app,
+                    format!(
+                        "a {} rotation is in progress: n runs its next phase, X aborts it",
+                        kind.as_str()
+                    ),
+                );
+                return vec![];
+            }
+            if matches!(action, Action::RotationRoot) {
+                Confirm::RotationStart(RotationKind::Root)
+            } else {
+                Confirm::RotationStart(RotationKind::Clients)
+            }
+        }
+        Action::RotationAbort => {
+            if rotation_in_progress(app).is_none() {
+                warn(app, "no rotation is in progress");
+                return vec![];
+            }
+            Confirm::RotationAbort
+        }
+        _ => return vec![],
+    };
+    if !loaded {
+        warn(app, "the rotation journal is still loading");
+        return vec![];
+    }
+    if !refuse_read_only(app, "rotating") {
+        app.dialog = Some(Dialog::Confirm(confirm));
+    }
+    vec![]
 }
 
 fn back(app: &mut App) {
@@ -618,6 +750,7 @@ fn refresh(app: &mut App) -> Vec<Effect> {
         }
         View::Truststore => fx.extend(start(app, Op::TruststoreHistory)),
         View::Audit => fx.extend(start(app, Op::Audit(AUDIT_LIMIT))),
+        View::Rotation => fx.extend(start(app, Op::RotationOverview)),
         View::Roster => {}
     }
     fx
@@ -1228,6 +1361,9 @@ fn confirm_dialog(app: &mut App, c: Confirm, action: Action) -> (Option<Dialog>,
                 Confirm::Rollback(v) => Op::Rollback(v),
                 Confirm::Bootstrap => Op::BootstrapCa,
                 Confirm::Demo => Op::Demo,
+                Confirm::RotationStart(kind) => Op::RotationStep { kind, start: true },
+                Confirm::RotationNext(kind) => Op::RotationStep { kind, start: false },
+                Confirm::RotationAbort => Op::RotationAbort,
             };
             (None, start(app, op))
         }

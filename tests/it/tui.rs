@@ -6,11 +6,14 @@ use mtls_console::config::EnvConfig;
 use mtls_console::model::{
     AuditOutcome, AuditRecord, CertRecord, CertStatus, ClientState, RevocationReason,
 };
-use mtls_console::ops::{BundleView, CaSummary, ClientDetail, ExportedFiles, StatusFilter};
+use mtls_console::ops::{
+    BundleView, CaSummary, ClientDetail, ClientSelection, ExportedFiles, RotationJournal,
+    RotationKind, RotationPhase, RotationPlan, RotationStep, StatusFilter,
+};
 use mtls_console::pki::KeyAlgorithm;
 use mtls_console::pki::{BundleProblem, CertInfo, ChainReport, LinkCheck};
 use mtls_console::store::TruststoreVersion;
-use mtls_console::tui::action::{Action, Outcome, Overview, TaskId};
+use mtls_console::tui::action::{Action, Outcome, Overview, RotationOverview, TaskId};
 use mtls_console::tui::draw::draw;
 use mtls_console::tui::keymap::action_for;
 use mtls_console::tui::roster::SortKey;
@@ -1462,4 +1465,111 @@ fn audit_paging_matches_the_rows_drawn() {
     assert!(text.contains(&format!("target-{:02}", 50 - vp)), "{text}");
     assert!(!text.contains(&format!("target-{:02} ", 49 - vp)), "{text}");
     assert!(text.contains("target-49"), "{text}");
+}
+
+fn rotation_overview() -> RotationOverview {
+    let journal = RotationJournal {
+        id: "intermediate-20250601T100000".into(),
+        kind: RotationKind::Intermediate,
+        phase: RotationPhase::Moved,
+        rolling_back: false,
+        started_at: datetime!(2025-06-01 10:00 UTC),
+        started_by: "alice".into(),
+        updated_at: datetime!(2025-06-01 10:05 UTC),
+        grace_secs: 7 * 86_400,
+        rekey: false,
+        client_days: None,
+        old_issuer: "aa".repeat(32),
+        old_issuer_subject: "CN=apigw-mtls sandbox Intermediate CA,O=apigw-mtls".into(),
+        new_issuer: Some("bb".repeat(32)),
+        new_issuer_subject: Some(
+            "CN=apigw-mtls sandbox Intermediate CA (2025-06-01 10:00),O=apigw-mtls".into(),
+        ),
+        selection: ClientSelection::All,
+        first_move_at: Some(datetime!(2025-06-01 10:01 UTC)),
+        grace_until: Some(datetime!(2025-06-08 10:05 UTC)),
+        published_version: Some("v3".into()),
+        moved: 12,
+    };
+    let plan = RotationPlan {
+        kind: RotationKind::Intermediate,
+        journal: Some(journal.clone()),
+        steps: vec![
+            RotationStep {
+                phase: RotationPhase::Promoted,
+                detail: "after the grace period (1w after the last move): revoke the superseded \
+                         certs and make the new CA the vault's CA"
+                    .into(),
+            },
+            RotationStep {
+                phase: RotationPhase::Done,
+                detail: "publish the truststore without the old CA (domain pointed at it) and \
+                         remove the next-* slots"
+                    .into(),
+            },
+        ],
+        clients_to_move: 0,
+        skipped: Vec::new(),
+        vault_writes: 0,
+    };
+    RotationOverview {
+        journal: Some(journal),
+        plan: Ok(plan),
+    }
+}
+
+#[test]
+fn snapshot_rotation_view_next_phase_confirmation_and_progress() {
+    let mut app = loaded();
+    let fx = press(&mut app, KeyCode::Char('o'));
+    assert_eq!(app.view, View::Rotation);
+    finish(
+        &mut app,
+        task(&fx, |o| *o == Op::RotationOverview),
+        Outcome::Rotation(Box::new(rotation_overview())),
+    );
+    let view = screen(&app, 110, 30);
+    // A root rotation cannot start while this one runs.
+    press(&mut app, KeyCode::Char('O'));
+    assert!(app.dialog.is_none());
+    press(&mut app, KeyCode::Char('n'));
+    assert!(matches!(app.dialog, Some(Dialog::Confirm(_))));
+    let confirm = screen(&app, 110, 30);
+    let fx = press(&mut app, KeyCode::Char('y'));
+    let id = task(&fx, |o| {
+        *o == Op::RotationStep {
+            kind: RotationKind::Intermediate,
+            start: false,
+        }
+    });
+    update(
+        &mut app,
+        Action::Progress {
+            task: id,
+            done: 3,
+            total: 12,
+        },
+    );
+    let progress = screen(&app, 110, 30);
+    assert!(progress.contains("3/12"), "{progress}");
+    insta::assert_snapshot!("rotation_view", view);
+    insta::assert_snapshot!("rotation_next_confirmation", confirm);
+}
+
+#[test]
+fn rotations_are_refused_read_only() {
+    let mut app = loaded_with(roster(), true);
+    let fx = press(&mut app, KeyCode::Char('o'));
+    let mut overview = rotation_overview();
+    overview.journal = None;
+    finish(
+        &mut app,
+        task(&fx, |o| *o == Op::RotationOverview),
+        Outcome::Rotation(Box::new(overview)),
+    );
+    for key in ['n', 'O', 'u'] {
+        let fx = press(&mut app, KeyCode::Char(key));
+        assert!(fx.is_empty() && app.dialog.is_none(), "{key}");
+    }
+    assert_eq!(app.status.as_ref().unwrap().kind, StatusKind::Warn);
 }

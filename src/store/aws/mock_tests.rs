@@ -514,7 +514,10 @@ mod domains {
     #[tokio::test]
     async fn updates_are_paced_at_the_configured_interval() {
         let rule = mock!(aws_sdk_apigatewayv2::Client::update_domain_name)
-            .then_output(|| updated("v4", &[]));
+            .sequence()
+            .output(|| updated("v4", &[]))
+            .times(3)
+            .build();
         let client = mocked!(aws_sdk_apigatewayv2, [&rule]);
         // One update per 200 ms here (AWS: one per 30 s): three updates take two intervals.
         let gw = domains(client, Pacer::new(5.0, 1));
