@@ -32,7 +32,8 @@ use mtls_console::model::{CertRecord, CertStatus, RevocationReason, VaultItem};
 use mtls_console::ops::{self, CaInitOptions, Ctx, IssueOptions, ReissueOptions, StatusFilter};
 use mtls_console::pki::{self, ClientRequest, KeyAlgorithm, KeySource, Subject};
 use mtls_console::store::aws::{
-    AwsClients, DynamoAudit, DynamoRoster, Pacer, RetryPolicy, S3Truststore, SsmVault,
+    ApiGatewayDomains, AwsClients, DynamoAudit, DynamoRoster, Pacer, RetryPolicy, S3Truststore,
+    SsmVault,
 };
 use mtls_console::store::item::{self, AttrValue, names};
 use mtls_console::store::{Backend, Roster};
@@ -627,6 +628,10 @@ async fn aws_ctx(env: &EnvConfig, ssm_rate: f64) -> BenchResult<Ctx> {
         audit: Arc::new(DynamoAudit::new(
             clients.dynamo.clone(),
             &env.audit_table,
+            &clients.endpoint,
+        )),
+        gateway: Arc::new(ApiGatewayDomains::new(
+            clients.apigw.clone(),
             &clients.endpoint,
         )),
         description: format!("aws {} {}", id.account, clients.region),
