@@ -507,7 +507,7 @@ struct MovePlan {
 fn selected(j: &RotationJournal, rec: &CertRecord) -> bool {
     match &j.selection {
         ClientSelection::All => true,
-        ClientSelection::Ids(ids) => ids.iter().any(|id| *id == rec.client_id),
+        ClientSelection::Ids(ids) => ids.contains(&rec.client_id),
         ClientSelection::DueWithinDays(days) => {
             rec.expiry <= j.started_at + Duration::days(i64::from(*days))
         }

@@ -231,9 +231,10 @@ async fn rotate_with_kills(
         }
         if finished.is_none() {
             let _ = child.kill();
-            let _ = child.wait();
             kills += 1;
         }
+        // Reaps the child (a finished one reports the same status again).
+        child.wait().unwrap();
         assert_every_client_accepted(
             ctx,
             clients,
@@ -282,6 +283,7 @@ async fn intermediate_rotation_survives_kills_and_keeps_every_client_accepted() 
             "--concurrency",
             "8",
         ],
+        None,
     )
     .await;
     eprintln!("intermediate rotation finished after {kills} kill(s)");
@@ -393,6 +395,7 @@ async fn root_and_client_rotations_with_kills() {
             "--concurrency",
             "8",
         ],
+        Some(j.id.clone()),
     )
     .await;
     eprintln!("client rotation finished after {kills} kill(s)");
