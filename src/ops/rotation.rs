@@ -768,6 +768,51 @@ fn step(steps: &mut Vec<RotationStep>, phase: RotationPhase, detail: impl Into<S
     steps.push(RotationStep { phase, detail });
 }
 
+/// The journal of a rotation of `kind` about to start from the vault's current CA.
+async fn new_journal(
+    ctx: &Ctx,
+    kind: RotationKind,
+    opts: &RotationOptions,
+) -> Result<RotationJournal> {
+    let now = ctx.now();
+    let current = load_current_issuer(ctx, now).await?;
+    if kind == RotationKind::Intermediate && current.root_only {
+        return Err(Error::Invalid(
+            "this hierarchy is root-only (the root signs client certs): there is no intermediate \
+             to rotate; use `ca rotate-root`"
+                .into(),
+        ));
+    }
+    let same_ca = kind == RotationKind::Clients;
+    Ok(RotationJournal {
+        id: format!(
+            "{}-{}",
+            kind.as_str(),
+            crate::timefmt::format(now)
+                .replace([':', '-'], "")
+                .trim_end_matches('Z')
+        ),
+        kind,
+        phase: RotationPhase::Started,
+        rolling_back: false,
+        started_at: now,
+        started_by: ctx.backend.operator.clone(),
+        updated_at: now,
+        grace_secs: opts.grace.whole_seconds(),
+        rekey: opts.rekey,
+        client_days: opts.client_days,
+        old_issuer: current.info.fingerprint_sha256.clone(),
+        old_issuer_subject: current.info.subject.clone(),
+        new_issuer: same_ca.then(|| current.info.fingerprint_sha256.clone()),
+        new_issuer_subject: same_ca.then(|| current.info.subject.clone()),
+        selection: opts.selection.clone(),
+        first_move_at: None,
+        grace_until: None,
+        published_version: None,
+        moved: 0,
+    })
+}
+
 /// Starts a rotation of `kind` (refused while another one is unfinished).
 async fn start(ctx: &Ctx, kind: RotationKind, opts: &RotationOptions) -> Result<RotationJournal> {
     if let Some(j) = load_journal(ctx).await?
@@ -790,46 +835,7 @@ async fn start(ctx: &Ctx, kind: RotationKind, opts: &RotationOptions) -> Result<
             super::validate_client_id(id)?;
         }
     }
-    let now = ctx.now();
-    let current = load_current_issuer(ctx, now).await?;
-    if kind == RotationKind::Intermediate && current.root_only {
-        return Err(Error::Invalid(
-            "this hierarchy is root-only (the root signs client certs): there is no intermediate \
-             to rotate; use `ca rotate-root`"
-                .into(),
-        ));
-    }
-    let mut j = RotationJournal {
-        id: format!(
-            "{}-{}",
-            kind.as_str(),
-            crate::timefmt::format(now)
-                .replace([':', '-'], "")
-                .trim_end_matches('Z')
-        ),
-        kind,
-        phase: RotationPhase::Started,
-        rolling_back: false,
-        started_at: now,
-        started_by: ctx.backend.operator.clone(),
-        updated_at: now,
-        grace_secs: opts.grace.whole_seconds(),
-        rekey: opts.rekey,
-        client_days: opts.client_days,
-        old_issuer: current.info.fingerprint_sha256.clone(),
-        old_issuer_subject: current.info.subject.clone(),
-        new_issuer: None,
-        new_issuer_subject: None,
-        selection: opts.selection.clone(),
-        first_move_at: None,
-        grace_until: None,
-        published_version: None,
-        moved: 0,
-    };
-    if kind == RotationKind::Clients {
-        j.new_issuer = Some(j.old_issuer.clone());
-        j.new_issuer_subject = Some(j.old_issuer_subject.clone());
-    }
+    let mut j = new_journal(ctx, kind, opts).await?;
     let text = serde_json::to_string(&j).unwrap_or_default();
     if text.len() > crate::store::aws::STANDARD_TIER_LIMIT {
         return Err(Error::Invalid(format!(
@@ -1150,7 +1156,6 @@ pub async fn rotation_plan(
     resume: bool,
 ) -> Result<RotationPlan> {
     let journal = load_journal(ctx).await?.filter(|j| !j.phase.is_terminal());
-    let now = ctx.now();
     let j = match (&journal, resume) {
         (Some(j), true) => j.clone(),
         (Some(j), false) => {
@@ -1169,38 +1174,7 @@ pub async fn rotation_plan(
                 ctx.env.name
             )));
         }
-        (None, false) => {
-            let current = load_current_issuer(ctx, now).await?;
-            if kind == RotationKind::Intermediate && current.root_only {
-                return Err(Error::Invalid(
-                    "this hierarchy is root-only: there is no intermediate to rotate; use `ca rotate-root`"
-                        .into(),
-                ));
-            }
-            RotationJournal {
-                id: String::new(),
-                kind,
-                phase: RotationPhase::Started,
-                rolling_back: false,
-                started_at: now,
-                started_by: ctx.backend.operator.clone(),
-                updated_at: now,
-                grace_secs: opts.grace.whole_seconds(),
-                rekey: opts.rekey,
-                client_days: opts.client_days,
-                old_issuer: current.info.fingerprint_sha256.clone(),
-                old_issuer_subject: current.info.subject.clone(),
-                new_issuer: (kind == RotationKind::Clients)
-                    .then(|| current.info.fingerprint_sha256.clone()),
-                new_issuer_subject: (kind == RotationKind::Clients)
-                    .then(|| current.info.subject.clone()),
-                selection: opts.selection.clone(),
-                first_move_at: None,
-                grace_until: None,
-                published_version: None,
-                moved: 0,
-            }
-        }
+        (None, false) => new_journal(ctx, kind, opts).await?,
     };
     let moves = plan_moves(ctx, &j).await?;
     // The client's cert, plus its new key when the server generates one.
