@@ -17,19 +17,24 @@ pub(crate) fn current_cert(certs: &[CertRecord]) -> Option<&CertRecord> {
 }
 
 /// One record per client: the current cert (newest active, else newest), sorted by client_id.
+/// Works on indexes so that each record moves once (listings run to 100,000s of items).
 pub fn latest_per_client(records: Vec<CertRecord>) -> Vec<CertRecord> {
-    let mut best: HashMap<String, CertRecord> = HashMap::with_capacity(records.len());
-    for rec in records {
-        match best.get(&rec.client_id) {
-            Some(cur) if !newer(&rec, cur) => {}
-            _ => {
-                best.insert(rec.client_id.clone(), rec);
-            }
+    let mut keep: Vec<usize> = {
+        let mut best: HashMap<&str, usize> = HashMap::with_capacity(records.len());
+        for (i, rec) in records.iter().enumerate() {
+            best.entry(rec.client_id.as_str())
+                .and_modify(|cur| {
+                    if newer(rec, &records[*cur]) {
+                        *cur = i;
+                    }
+                })
+                .or_insert(i);
         }
-    }
-    let mut out: Vec<CertRecord> = best.into_values().collect();
-    out.sort_by(|a, b| a.client_id.cmp(&b.client_id));
-    out
+        best.into_values().collect()
+    };
+    keep.sort_unstable_by(|&a, &b| records[a].client_id.cmp(&records[b].client_id));
+    let mut slots: Vec<Option<CertRecord>> = records.into_iter().map(Some).collect();
+    keep.into_iter().filter_map(|i| slots[i].take()).collect()
 }
 
 /// Does `a` beat `b` as a client's current cert?
@@ -291,6 +296,56 @@ mod tests {
         assert_eq!(authorizer_cn("O=Example,CN=acme"), Some("acme"));
         assert_eq!(authorizer_cn("CN=outer,OU=x,CN=inner"), Some("inner"));
         assert_eq!(authorizer_cn("O=Example"), None);
+    }
+
+    fn cert(client: &str, serial: &str, day: i64, active: bool) -> CertRecord {
+        let at = time::macros::datetime!(2025-01-01 00:00 UTC) + time::Duration::days(day);
+        CertRecord {
+            serial: serial.into(),
+            client_id: client.into(),
+            client_name: client.into(),
+            status: if active {
+                CertStatus::Active
+            } else {
+                CertStatus::Revoked
+            },
+            issued_at: at,
+            not_before: Some(at),
+            expiry: at + time::Duration::days(395),
+            ttl: 0,
+            not_after: None,
+            cert_pem: None,
+            fingerprint: None,
+            issuer: None,
+            issuer_fingerprint: None,
+            key_algorithm: None,
+            key_held: false,
+            revoked_at: None,
+            revocation_reason: None,
+            revoked_by: None,
+            replaces: None,
+            replaced_by: None,
+            version: 1,
+        }
+    }
+
+    #[test]
+    fn one_row_per_client_its_newest_active_else_newest_cert_sorted_by_client() {
+        let rows = latest_per_client(vec![
+            cert("zeta", "1", 0, true),
+            cert("acme", "2", 5, false),
+            cert("acme", "3", 1, true),
+            cert("zeta", "4", 3, true),
+            cert("beta", "5", 2, false),
+            cert("beta", "6", 7, false),
+            cert("acme", "7", 0, true),
+        ]);
+        let got: Vec<(&str, &str)> = rows
+            .iter()
+            .map(|r| (r.client_id.as_str(), r.serial.as_str()))
+            .collect();
+        assert_eq!(got, [("acme", "3"), ("beta", "6"), ("zeta", "4")]);
+        assert!(latest_per_client(Vec::new()).is_empty());
     }
 
     #[test]

@@ -4,7 +4,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use rusqlite::{Connection, OptionalExtension, Row, Rows, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, Rows, TransactionBehavior, params};
 
 use super::{Db, FailResult, to_i64};
 use crate::model::CertRecord;
@@ -26,22 +26,76 @@ impl LocalRoster {
     }
 }
 
-/// The record of a row from its item (DynamoDB JSON without the PEM) and the PEM, if read.
-fn record(row: &Row<'_>, pem: Option<String>) -> FailResult<CertRecord> {
-    let item_json = row.get_ref(0)?.as_str().map_err(rusqlite::Error::from)?;
-    let mut rec = item::from_json(item_json)?;
-    rec.cert_pem = pem;
-    Ok(rec)
+/// Long listings are read in batches of this many rows, each decoded on every core.
+const DECODE_BATCH_ROWS: usize = 8192;
+
+/// Records from rows of (item, certificatePem). Decoding the JSON costs more than reading it
+/// from SQLite, so long listings are read a batch at a time and each batch is decoded on every
+/// core; only one batch of raw JSON is held at a time.
+fn records(mut rows: Rows<'_>, with_pem: bool) -> FailResult<Vec<CertRecord>> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut out = Vec::new();
+    let mut batch: Vec<(String, Option<String>)> = Vec::with_capacity(DECODE_BATCH_ROWS);
+    loop {
+        let row = rows.next()?;
+        if let Some(row) = row {
+            let pem = if with_pem { row.get(1)? } else { None };
+            batch.push((row.get(0)?, pem));
+            if batch.len() < DECODE_BATCH_ROWS {
+                continue;
+            }
+        }
+        if batch.len() < DECODE_BATCH_ROWS || threads == 1 {
+            for raw in batch.drain(..) {
+                out.push(decode(raw)?);
+            }
+        } else {
+            decode_parallel(&mut batch, threads, &mut out)?;
+        }
+        if row.is_none() {
+            return Ok(out);
+        }
+    }
 }
 
-/// Records from rows of (item, certificatePem).
-fn records(mut rows: Rows<'_>, with_pem: bool) -> FailResult<Vec<CertRecord>> {
-    let mut out = Vec::new();
-    while let Some(row) = rows.next()? {
-        let pem = if with_pem { row.get(1)? } else { None };
-        out.push(record(row, pem)?);
+/// Decodes `batch` (emptying it) on `threads` threads, appending in order to `out`.
+fn decode_parallel(
+    batch: &mut Vec<(String, Option<String>)>,
+    threads: usize,
+    out: &mut Vec<CertRecord>,
+) -> FailResult<()> {
+    let chunk = batch.len().div_ceil(threads);
+    let parts: Vec<FailResult<Vec<CertRecord>>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = batch
+            .chunks_mut(chunk)
+            .map(|part| {
+                scope.spawn(move || {
+                    part.iter_mut()
+                        .map(|raw| decode(std::mem::take(raw)))
+                        .collect::<FailResult<Vec<_>>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join().unwrap_or_else(|_| {
+                    Err(StoreError::Backend("decoding the roster failed".into()).into())
+                })
+            })
+            .collect()
+    });
+    batch.clear();
+    for part in parts {
+        out.extend(part?);
     }
-    Ok(out)
+    Ok(())
+}
+
+fn decode((item_json, pem): (String, Option<String>)) -> FailResult<CertRecord> {
+    let mut rec = item::from_json(&item_json)?;
+    rec.cert_pem = pem;
+    Ok(rec)
 }
 
 #[async_trait]
