@@ -29,7 +29,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use futures::StreamExt;
 use mtls_console::config::{BackendKind, EnvConfig};
 use mtls_console::model::{CertRecord, CertStatus, RevocationReason, VaultItem};
-use mtls_console::ops::{self, CaInitOptions, Ctx, IssueOptions, ReissueOptions, StatusFilter};
+use mtls_console::ops::{self, CaInitOptions, Ctx, IssueOptions, StatusFilter};
 use mtls_console::pki::{self, ClientRequest, KeyAlgorithm, KeySource, Subject};
 use mtls_console::store::aws::{
     ApiGatewayDomains, AwsClients, DynamoAudit, DynamoRoster, Pacer, RetryPolicy, S3Truststore,
@@ -715,24 +715,22 @@ async fn bench_aws(table: &mut Table) -> BenchResult<()> {
         eprintln!("== aws ({label}): rotation of {n} clients");
         tokio::time::sleep(quiet).await;
         proxy.reset();
-        let opts = ReissueOptions {
-            rekey: false,
-            grace: Some(time::Duration::days(7)),
-            days: None,
-            key_algorithm: None,
+        // The console's client rotation (`rotate-clients --all --grace 7d`), up to the moved
+        // phase: every client re-issued, old certs valid for the grace period.
+        let opts = ops::RotationOptions {
+            grace: time::Duration::days(7),
+            selection: ops::ClientSelection::All,
+            concurrency: 16,
+            stop_after: Some(ops::RotationPhase::Moved),
+            ..ops::RotationOptions::default()
         };
         let ids: Vec<String> = list.iter().map(|c| c.client.clone()).collect();
         let t = Instant::now();
-        let failed = futures::stream::iter(ids.iter())
-            .map(|id| {
-                let ctx = &ctx;
-                let opts = &opts;
-                async move { ops::reissue(ctx, id, opts).await.is_err() }
-            })
-            .buffer_unordered(16)
-            .filter(|failed| futures::future::ready(*failed))
-            .count()
-            .await;
+        let failed = ops::rotation_run(&ctx, ops::RotationKind::Clients, &opts, false)
+            .await
+            .map_err(|e| format!("client rotation on moto: {e}"))?
+            .failed
+            .len();
         let took = t.elapsed();
         let stats = proxy.stats();
         quota_rows(table, label, "rotation", n, took, &stats, ssm);

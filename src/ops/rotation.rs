@@ -774,7 +774,9 @@ async fn new_journal(
     kind: RotationKind,
     opts: &RotationOptions,
 ) -> Result<RotationJournal> {
-    let now = ctx.now();
+    // Roster times are whole seconds: starting on a second boundary keeps every cert issued
+    // before the start strictly before it, and every cert the rotation issues at or after it.
+    let now = ctx.now().replace_nanosecond(0).unwrap_or(ctx.now());
     let current = load_current_issuer(ctx, now).await?;
     if kind == RotationKind::Intermediate && current.root_only {
         return Err(Error::Invalid(
@@ -834,6 +836,11 @@ async fn start(ctx: &Ctx, kind: RotationKind, opts: &RotationOptions) -> Result<
         for id in ids {
             super::validate_client_id(id)?;
         }
+    }
+    if ctx.clock.is_none() {
+        let now = ctx.now();
+        let into_second = now - now.replace_nanosecond(0).unwrap_or(now);
+        tokio::time::sleep((Duration::SECOND - into_second).unsigned_abs()).await;
     }
     let mut j = new_journal(ctx, kind, opts).await?;
     let text = serde_json::to_string(&j).unwrap_or_default();

@@ -12,6 +12,7 @@ pub mod local;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use futures::StreamExt;
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
@@ -39,6 +40,10 @@ pub enum StoreError {
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Independent writes a batch method sends at once to a remote store (DynamoDB, SSM): enough
+/// to hide each call's latency, few enough to stay near the quotas the stores pace to.
+pub const WRITES_IN_FLIGHT: usize = 16;
 
 /// The condition a roster update is made under.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,13 +78,14 @@ pub trait Roster: Send + Sync {
     async fn transact(&self, writes: Vec<RosterWrite>) -> StoreResult<()>;
     /// Creates each item on its own, as one `transact([Put])` per record would: one failure
     /// (an existing serial, say) leaves the others written. One result per record, in order.
-    /// Adapters that can store many items at once cheaply (one database transaction) do so.
+    /// Adapters that can store many items at once cheaply (one database transaction) do so;
+    /// the others send up to [`WRITES_IN_FLIGHT`] at once.
     async fn put_each(&self, records: Vec<CertRecord>) -> Vec<StoreResult<()>> {
-        let mut results = Vec::with_capacity(records.len());
-        for record in records {
-            results.push(self.transact(vec![RosterWrite::Put(record)]).await);
-        }
-        results
+        futures::stream::iter(records)
+            .map(|record| self.transact(vec![RosterWrite::Put(record)]))
+            .buffered(WRITES_IN_FLIGHT)
+            .collect()
+            .await
     }
 }
 
@@ -166,13 +172,14 @@ pub trait Gateway: Send + Sync {
 pub trait AuditLog: Send + Sync {
     async fn append(&self, record: &AuditRecord) -> StoreResult<()>;
     /// [`AuditLog::append`] of each record, one result per record, in order. Adapters that
-    /// can append many records at once cheaply do so.
+    /// can append many records at once cheaply do so; the others send up to
+    /// [`WRITES_IN_FLIGHT`] at once.
     async fn append_each(&self, records: &[AuditRecord]) -> Vec<StoreResult<()>> {
-        let mut results = Vec::with_capacity(records.len());
-        for record in records {
-            results.push(self.append(record).await);
-        }
-        results
+        let appends: Vec<_> = records.iter().map(|record| self.append(record)).collect();
+        futures::stream::iter(appends)
+            .buffered(WRITES_IN_FLIGHT)
+            .collect()
+            .await
     }
     /// Newest first, at most `limit`.
     async fn recent(&self, limit: usize) -> StoreResult<Vec<AuditRecord>>;

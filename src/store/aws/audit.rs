@@ -13,6 +13,7 @@ use time::format_description::well_known::Rfc3339;
 use time::{OffsetDateTime, UtcOffset};
 
 use super::errors::{self, Call, Resource};
+use super::retry::{RetryPolicy, with_retry};
 use crate::model::{AuditOutcome, AuditRecord};
 use crate::store::{AuditLog, StoreError, StoreResult};
 use crate::timefmt;
@@ -103,14 +104,16 @@ fn from_item(table: &str, item: &HashMap<String, AttributeValue>) -> StoreResult
 #[async_trait]
 impl AuditLog for DynamoAudit {
     async fn append(&self, record: &AuditRecord) -> StoreResult<()> {
-        let res = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(to_item(record)))
-            .condition_expression("attribute_not_exists(id)")
-            .send()
-            .await;
+        let item = to_item(record);
+        let res = with_retry(&RetryPolicy::default(), None, "dynamodb:PutItem", || {
+            self.client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(item.clone()))
+                .condition_expression("attribute_not_exists(id)")
+                .send()
+        })
+        .await;
         match res {
             Ok(_) => Ok(()),
             Err(e) if errors::code(&e) == Some("ConditionalCheckFailedException") => {

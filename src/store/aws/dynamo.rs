@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 
 use super::errors::{self, Call, Resource};
+use super::retry::{RetryPolicy, with_retry};
 use crate::model::CertRecord;
 use crate::store::item::{self, AttrValue, names};
 use crate::store::{Expect, Roster, RosterWrite, StoreError, StoreResult};
@@ -253,16 +254,17 @@ impl DynamoRoster {
     }
 
     async fn put_one(&self, p: PreparedPut) -> StoreResult<()> {
-        let res = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(p.item))
-            .condition_expression(p.condition)
-            .set_expression_attribute_names(p.names)
-            .set_expression_attribute_values(p.values)
-            .send()
-            .await;
+        let res = with_retry(&RetryPolicy::default(), None, "dynamodb:PutItem", || {
+            self.client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(p.item.clone()))
+                .condition_expression(p.condition.clone())
+                .set_expression_attribute_names(p.names.clone())
+                .set_expression_attribute_values(p.values.clone())
+                .send()
+        })
+        .await;
         match res {
             Ok(_) => Ok(()),
             Err(e) if errors::code(&e) == Some("ConditionalCheckFailedException") => Err(
@@ -291,12 +293,15 @@ impl DynamoRoster {
             conflicts.push(p.conflict);
             serials.push(p.serial);
         }
-        let res = self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(items))
-            .send()
-            .await;
+        // Throttled writes were not applied, so they are retried; the conditions keep a retry
+        // from applying anything twice.
+        let res = with_retry(&RetryPolicy::default(), None, "dynamodb:PutItem", || {
+            self.client
+                .transact_write_items()
+                .set_transact_items(Some(items.clone()))
+                .send()
+        })
+        .await;
         let err = match res {
             Ok(_) => return Ok(()),
             Err(e) => e,

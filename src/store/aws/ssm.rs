@@ -7,12 +7,13 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use aws_sdk_ssm::types::{ParameterTier, ParameterType};
+use futures::StreamExt;
 use zeroize::Zeroizing;
 
 use super::errors::{self, Call, Resource};
 use super::retry::{Pacer, RetryPolicy, with_retry};
 use crate::model::VaultItem;
-use crate::store::{StoreError, StoreResult, Vault};
+use crate::store::{StoreError, StoreResult, Vault, WRITES_IN_FLIGHT};
 
 /// Largest value of a standard-tier parameter.
 pub const STANDARD_TIER_LIMIT: usize = 4096;
@@ -161,6 +162,18 @@ impl Vault for SsmVault {
                 },
             )),
         }
+    }
+
+    /// Distinct parameters, so the puts go out together; the pacer keeps them at the quota.
+    async fn put_each(&self, items: &[(VaultItem, &str)], overwrite: bool) -> Vec<StoreResult<()>> {
+        let puts: Vec<_> = items
+            .iter()
+            .map(|(item, value)| self.put(item, value, overwrite))
+            .collect();
+        futures::stream::iter(puts)
+            .buffered(WRITES_IN_FLIGHT)
+            .collect()
+            .await
     }
 
     async fn delete(&self, item: &VaultItem) -> StoreResult<()> {
