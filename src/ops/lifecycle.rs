@@ -291,8 +291,13 @@ fn bulk_concurrency() -> usize {
         .unwrap_or(2)
 }
 
-/// Most clients stored together: one transaction per store on the embedded backend.
+/// Most clients stored together on the embedded backend: one transaction (one fsync) per
+/// store per batch.
 const BULK_BATCH: usize = 256;
+/// Most clients stored together on AWS, where a batch costs no commit: small batches keep the
+/// SSM pacer busy with one batch's vault writes while others write their roster items and
+/// audit records, instead of each store waiting for the one before it.
+const BULK_BATCH_AWS: usize = 25;
 /// Batches being stored at once: on AWS their vault writes queue at the SSM pacer, so it is
 /// never idle while a batch writes its roster items and audit records.
 const BULK_BATCHES_IN_FLIGHT: usize = 4;
@@ -301,7 +306,7 @@ const BULK_BATCHES_IN_FLIGHT: usize = 4;
 /// so a failed or interrupted run can simply be run again.
 ///
 /// Keys are generated and certificates signed on every core; signed clients are stored in
-/// batches of whatever is ready (at most [`BULK_BATCH`]): vault first (key, cert), then the
+/// batches of whatever is ready (at most [`BULK_BATCH`], [`BULK_BATCH_AWS`] on AWS): vault first (key, cert), then the
 /// roster items of the clients whose vault writes all succeeded, then one audit record each.
 /// Each client succeeds or fails on its own, as if issued alone.
 pub async fn issue_bulk(
@@ -336,6 +341,10 @@ pub async fn issue_bulk(
         cb(0, total);
     }
 
+    let batch_size = match ctx.env.backend {
+        crate::config::BackendKind::Local => BULK_BATCH,
+        crate::config::BackendKind::Aws => BULK_BATCH_AWS,
+    };
     let (signed_tx, mut signed_rx) = tokio::sync::mpsc::channel(BULK_BATCH * 2);
     let queue = Arc::new(Mutex::new(todo.into_iter()));
     let signers: Vec<_> = (0..bulk_concurrency())
@@ -369,7 +378,7 @@ pub async fn issue_bulk(
     let signed = futures::stream::poll_fn(move |cx| signed_rx.poll_recv(cx));
     let issuer_ref = &issuer;
     let mut stored = signed
-        .ready_chunks(BULK_BATCH)
+        .ready_chunks(batch_size)
         .map(|batch| store_batch(ctx, issuer_ref, batch, now))
         .buffer_unordered(BULK_BATCHES_IN_FLIGHT);
     let mut done = 0;
