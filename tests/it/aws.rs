@@ -28,6 +28,28 @@ pub fn env(tag: &str) -> EnvConfig {
     }
 }
 
+/// A home whose config names `env` as environment `moto` (plus `extra` TOML lines), for
+/// tests that drive the binary against moto.
+pub fn home_for(env: &EnvConfig, extra: &str) -> crate::common::Home {
+    let home = crate::common::Home::new();
+    let dir = home.path().join("config/mtls-console");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("config.toml"),
+        format!(
+            "[environments.moto]\nbackend = \"aws\"\nregion = \"us-east-1\"\nendpoint_url = \"{}\"\nproject = \"{}\"\naccount_name = \"{}\"\ntable = \"{}\"\naudit_table = \"{}\"\ntruststore_bucket = \"{}\"\n{extra}",
+            env.endpoint_url.as_deref().unwrap(),
+            env.project,
+            env.account_name(),
+            env.table,
+            env.audit_table,
+            env.truststore_bucket.as_deref().unwrap(),
+        ),
+    )
+    .unwrap();
+    home
+}
+
 /// The raw SDK clients for `env`, to check what the adapters wrote.
 pub async fn raw(env: &EnvConfig) -> AwsClients {
     AwsClients::load(env).await.expect("SDK clients for moto")

@@ -186,22 +186,7 @@ fn filter_detail_revoke_and_quit_in_a_real_terminal() {
 #[test]
 fn revoke_on_aws_in_a_real_terminal() {
     let env = crate::aws::env("tmux");
-    let home = Home::new();
-    let config_dir = home.path().join("config/mtls-console");
-    std::fs::create_dir_all(&config_dir).unwrap();
-    std::fs::write(
-        config_dir.join("config.toml"),
-        format!(
-            "[environments.moto]\nbackend = \"aws\"\nregion = \"us-east-1\"\nendpoint_url = \"{}\"\nproject = \"{}\"\naccount_name = \"{}\"\ntable = \"{}\"\naudit_table = \"{}\"\ntruststore_bucket = \"{}\"\n",
-            env.endpoint_url.as_deref().unwrap(),
-            env.project,
-            env.account_name(),
-            env.table,
-            env.audit_table,
-            env.truststore_bucket.as_deref().unwrap(),
-        ),
-    )
-    .unwrap();
+    let home = crate::aws::home_for(&env, "");
     let creds = [
         ("AWS_ACCESS_KEY_ID", "testing"),
         ("AWS_SECRET_ACCESS_KEY", "testing"),

@@ -112,6 +112,22 @@ impl SecretsVault {
         }
     }
 
+    /// Replaces an existing secret's JSON object.
+    async fn write(&self, secret: &str, map: Map<String, Value>) -> StoreResult<()> {
+        let resource = Resource::Secret(secret.to_string());
+        let body = Zeroizing::new(Value::Object(map).to_string());
+        with_retry(&self.retry, None, "secretsmanager:PutSecretValue", || {
+            self.client
+                .put_secret_value()
+                .secret_id(secret)
+                .secret_string(body.as_str())
+                .send()
+        })
+        .await
+        .map(|_| ())
+        .map_err(|e| errors::map(e, &self.call("secretsmanager:PutSecretValue", &resource)))
+    }
+
     /// The secret's JSON object, or None when the secret does not exist.
     async fn read(&self, secret: &str) -> StoreResult<Option<Map<String, Value>>> {
         let res = with_retry(&self.retry, None, "secretsmanager:GetSecretValue", || {
@@ -201,17 +217,7 @@ impl Vault for SecretsVault {
                     )));
                 }
                 map.insert(slot.field.to_string(), Value::String(value.to_string()));
-                let body = Zeroizing::new(Value::Object(map).to_string());
-                with_retry(&self.retry, None, "secretsmanager:PutSecretValue", || {
-                    self.client
-                        .put_secret_value()
-                        .secret_id(&slot.secret)
-                        .secret_string(body.as_str())
-                        .send()
-                })
-                .await
-                .map(|_| ())
-                .map_err(|e| errors::map(e, &self.call("secretsmanager:PutSecretValue", &resource)))
+                self.write(&slot.secret, map).await
             }
         }
     }
@@ -226,18 +232,7 @@ impl Vault for SecretsVault {
         if map.remove(slot.field).is_none() {
             return Ok(());
         }
-        let resource = Resource::Secret(slot.secret.clone());
-        let body = Zeroizing::new(Value::Object(map).to_string());
-        with_retry(&self.retry, None, "secretsmanager:PutSecretValue", || {
-            self.client
-                .put_secret_value()
-                .secret_id(&slot.secret)
-                .secret_string(body.as_str())
-                .send()
-        })
-        .await
-        .map(|_| ())
-        .map_err(|e| errors::map(e, &self.call("secretsmanager:PutSecretValue", &resource)))
+        self.write(&slot.secret, map).await
     }
 
     fn name_of(&self, item: &VaultItem) -> String {

@@ -19,27 +19,6 @@ use crate::common::Home;
 
 const CLIENTS: usize = 200;
 
-/// A home whose config names `env` as environment `moto`.
-fn home_for(env: &EnvConfig) -> Home {
-    let home = Home::new();
-    let dir = home.path().join("config/mtls-console");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(
-        dir.join("config.toml"),
-        format!(
-            "[environments.moto]\nbackend = \"aws\"\nregion = \"us-east-1\"\nendpoint_url = \"{}\"\nproject = \"{}\"\naccount_name = \"{}\"\ntable = \"{}\"\naudit_table = \"{}\"\ntruststore_bucket = \"{}\"\nclient_key_algorithm = \"ecdsa-p256\"\n",
-            env.endpoint_url.as_deref().unwrap(),
-            env.project,
-            env.account_name(),
-            env.table,
-            env.audit_table,
-            env.truststore_bucket.as_deref().unwrap(),
-        ),
-    )
-    .unwrap();
-    home
-}
-
 fn cli(home: &Home, args: &[&str]) -> Command {
     let mut all = vec!["--env", "moto", "--yes"];
     all.extend_from_slice(args);
@@ -163,7 +142,7 @@ async fn assert_all_on(ctx: &Ctx, clients: &[String], fp: &str) {
 async fn setup(tag: &str) -> (EnvConfig, Home, Ctx, Vec<String>) {
     let env = env(tag);
     aws_store::init_infra(&env).await.unwrap();
-    let home = home_for(&env);
+    let home = super::home_for(&env, "client_key_algorithm = \"ecdsa-p256\"\n");
     ok(
         &home,
         &[
