@@ -564,7 +564,8 @@ async fn dispatch(cli: &Cli, ctx: &Ctx, command: &Command) -> Result<i32> {
                 ))
             })?;
             if let Some(ca) = issued_by {
-                if !*dry_run {
+                // The count for the question is one more roster scan: only when asking.
+                if !*dry_run && !cli.yes {
                     let count = ops::revoke_issued_by(ctx, ca, reason, true, 1).await?;
                     confirm(
                         cli,

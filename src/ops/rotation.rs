@@ -699,19 +699,25 @@ async fn revoke_superseded(
 /// Makes the new CA the CA: copies the `next` slots over the current ones (keys first).
 async fn promote(ctx: &Ctx, j: &RotationJournal) -> Result<String> {
     let vault = &ctx.backend.vault;
-    let mut pairs = Vec::new();
-    if vault.get(&VaultItem::NextIntermediateCert).await?.is_some() {
-        pairs.push((VaultItem::NextIntermediateKey, VaultItem::IntermediateKey));
-    }
-    if j.kind == RotationKind::Root {
-        pairs.push((VaultItem::NextRootKey, VaultItem::RootKey));
-    }
-    if vault.get(&VaultItem::NextIntermediateCert).await?.is_some() {
-        pairs.push((VaultItem::NextIntermediateCert, VaultItem::IntermediateCert));
-    }
-    if j.kind == RotationKind::Root {
-        pairs.push((VaultItem::NextRootCert, VaultItem::RootCert));
-    }
+    // Keys before certificates: a CA is only seen as changed once its certificate is.
+    let inter = vault.get(&VaultItem::NextIntermediateCert).await?.is_some();
+    let root = j.kind == RotationKind::Root;
+    let pairs = [
+        (
+            inter,
+            VaultItem::NextIntermediateKey,
+            VaultItem::IntermediateKey,
+        ),
+        (root, VaultItem::NextRootKey, VaultItem::RootKey),
+        (
+            inter,
+            VaultItem::NextIntermediateCert,
+            VaultItem::IntermediateCert,
+        ),
+        (root, VaultItem::NextRootCert, VaultItem::RootCert),
+    ]
+    .into_iter()
+    .filter_map(|(wanted, from, to)| wanted.then_some((from, to)));
     let mut names = Vec::new();
     for (from, to) in pairs {
         let value = vault.get(&from).await?.ok_or_else(|| {
