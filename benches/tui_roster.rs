@@ -54,6 +54,7 @@ fn records(n: usize) -> Vec<CertRecord> {
                 revoked_at: revoked.then_some(NOW),
                 revocation_reason: revoked.then_some(RevocationReason::Superseded),
                 revoked_by: None,
+                revocation_note: None,
                 replaces: None,
                 replaced_by: None,
                 version: 1,

@@ -138,6 +138,8 @@ pub struct CertRecord {
     pub revoked_at: Option<OffsetDateTime>,
     pub revocation_reason: Option<RevocationReason>,
     pub revoked_by: Option<String>,
+    /// Why, in the operator's words (`revoke --note`); never secrets.
+    pub revocation_note: Option<String>,
     /// Serial this cert replaced (re-issue / rotation).
     pub replaces: Option<String>,
     /// Serial of the cert that replaced this one.
@@ -157,12 +159,15 @@ impl CertRecord {
         (self.expiry - now).whole_days()
     }
 
-    /// The state a security officer sorts by.
+    /// The state a security officer sorts by. A cert that another one replaced but whose grace
+    /// period still runs (the authorizer accepts it until its `expiry`) is superseded-in-grace.
     pub fn state(&self, now: OffsetDateTime, expiring_within_days: i64) -> ClientState {
         if self.status == CertStatus::Revoked {
             ClientState::Revoked
         } else if now > self.expiry {
             ClientState::Expired
+        } else if self.replaced_by.is_some() {
+            ClientState::SupersededInGrace
         } else if self.expiry - now <= time::Duration::days(expiring_within_days) {
             ClientState::Expiring
         } else {
@@ -173,12 +178,14 @@ impl CertRecord {
 
 /// Derived state of a roster item at a point in time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "kebab-case")]
 pub enum ClientState {
     Active,
     Expiring,
     Expired,
     Revoked,
+    /// Replaced by a newer cert, still accepted until its grace period ends (`expiry`).
+    SupersededInGrace,
 }
 
 impl ClientState {
@@ -188,6 +195,7 @@ impl ClientState {
             ClientState::Expiring => "expiring",
             ClientState::Expired => "expired",
             ClientState::Revoked => "revoked",
+            ClientState::SupersededInGrace => "superseded-in-grace",
         }
     }
 }

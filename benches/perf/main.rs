@@ -953,6 +953,7 @@ fn synthetic(i: usize) -> CertRecord {
         revoked_at: revoked.then_some(NOW),
         revocation_reason: revoked.then_some(RevocationReason::Superseded),
         revoked_by: revoked.then(|| "bench".to_string()),
+        revocation_note: None,
         replaces: None,
         replaced_by: None,
         version: 1,

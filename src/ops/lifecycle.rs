@@ -95,6 +95,7 @@ pub(crate) fn new_record(
         revoked_at: None,
         revocation_reason: None,
         revoked_by: None,
+        revocation_note: None,
         replaces: None,
         replaced_by: None,
         version: 1,
@@ -570,6 +571,7 @@ pub async fn revoke(
         revoked.revoked_at = Some(ctx.now());
         revoked.revocation_reason = Some(reason);
         revoked.revoked_by = Some(ctx.backend.operator.clone());
+        revoked.revocation_note = note.map(str::to_string);
         let expect = Expect {
             version: rec.version,
             active: true,

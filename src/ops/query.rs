@@ -55,7 +55,12 @@ pub async fn list(ctx: &Ctx, filter: StatusFilter) -> Result<Vec<CertRecord>> {
             match filter {
                 StatusFilter::All => true,
                 StatusFilter::Active => {
-                    matches!(state, ClientState::Active | ClientState::Expiring)
+                    matches!(
+                        state,
+                        ClientState::Active
+                            | ClientState::Expiring
+                            | ClientState::SupersededInGrace
+                    )
                 }
                 StatusFilter::Expiring => state == ClientState::Expiring,
                 StatusFilter::Revoked => state == ClientState::Revoked,
@@ -323,6 +328,7 @@ mod tests {
             revoked_at: None,
             revocation_reason: None,
             revoked_by: None,
+            revocation_note: None,
             replaces: None,
             replaced_by: None,
             version: 1,

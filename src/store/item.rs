@@ -36,6 +36,7 @@ pub mod names {
     pub const REVOKED_AT: &str = "revokedAt";
     pub const REVOCATION_REASON: &str = "revocationReason";
     pub const REVOKED_BY: &str = "revokedBy";
+    pub const REVOCATION_NOTE: &str = "revocationNote";
     pub const REPLACES: &str = "replaces";
     pub const REPLACED_BY: &str = "replacedBy";
     pub const VERSION: &str = "version";
@@ -86,6 +87,7 @@ pub fn to_attrs(rec: &CertRecord) -> BTreeMap<String, AttrValue> {
         (KEY_ALGORITHM, rec.key_algorithm.as_deref()),
         (REVOCATION_REASON, rec.revocation_reason.map(|r| r.as_str())),
         (REVOKED_BY, rec.revoked_by.as_deref()),
+        (REVOCATION_NOTE, rec.revocation_note.as_deref()),
         (REPLACES, rec.replaces.as_deref()),
         (REPLACED_BY, rec.replaced_by.as_deref()),
     ];
@@ -124,6 +126,7 @@ pub fn from_attrs(attrs: &BTreeMap<String, AttrValue>) -> Result<CertRecord, Sto
         revoked_at: take(REVOKED_AT),
         revocation_reason: take(REVOCATION_REASON),
         revoked_by: take(REVOKED_BY),
+        revocation_note: take(REVOCATION_NOTE),
         replaces: take(REPLACES),
         replaced_by: take(REPLACED_BY),
         version: take(VERSION),
@@ -164,6 +167,7 @@ struct Known {
     revoked_at: Option<AttrValue>,
     revocation_reason: Option<AttrValue>,
     revoked_by: Option<AttrValue>,
+    revocation_note: Option<AttrValue>,
     replaces: Option<AttrValue>,
     replaced_by: Option<AttrValue>,
     version: Option<AttrValue>,
@@ -247,6 +251,7 @@ fn record(k: Known) -> Result<CertRecord, StoreError> {
         revoked_at: r.time(REVOKED_AT, k.revoked_at.as_ref())?,
         revocation_reason,
         revoked_by: r.string(REVOKED_BY, k.revoked_by)?,
+        revocation_note: r.string(REVOCATION_NOTE, k.revocation_note)?,
         replaces: r.string(REPLACES, k.replaces)?,
         replaced_by: r.string(REPLACED_BY, k.replaced_by)?,
         version,
@@ -332,6 +337,7 @@ mod tests {
             revoked_at: Some(datetime!(2025-06-01 08:00:00 UTC)),
             revocation_reason: Some(RevocationReason::KeyCompromise),
             revoked_by: Some("alice".into()),
+            revocation_note: Some("rotated".into()),
             replaces: Some("42".into()),
             replaced_by: Some("43".into()),
             version: 7,

@@ -206,7 +206,7 @@ impl Roster {
         for r in &self.records {
             let state = r.state(now, self.expiring_days);
             match state {
-                ClientState::Active => counts.active += 1,
+                ClientState::Active | ClientState::SupersededInGrace => counts.active += 1,
                 ClientState::Expiring => counts.expiring += 1,
                 ClientState::Expired => counts.expired += 1,
                 ClientState::Revoked => counts.revoked += 1,
@@ -276,8 +276,9 @@ fn urgency(s: ClientState) -> u8 {
     match s {
         ClientState::Expired => 0,
         ClientState::Expiring => 1,
-        ClientState::Active => 2,
-        ClientState::Revoked => 3,
+        ClientState::SupersededInGrace => 2,
+        ClientState::Active => 3,
+        ClientState::Revoked => 4,
     }
 }
 
@@ -309,6 +310,7 @@ mod tests {
             revoked_at: None,
             revocation_reason: None,
             revoked_by: None,
+            revocation_note: None,
             replaces: None,
             replaced_by: None,
             version: 0,

@@ -55,6 +55,7 @@ fn rec(
         revoked_at: None,
         revocation_reason: None,
         revoked_by: None,
+        revocation_note: None,
         replaces: None,
         replaced_by: None,
         version: 1,

@@ -91,6 +91,7 @@ fn record(serial: &str) -> CertRecord {
         revoked_at: None,
         revocation_reason: None,
         revoked_by: None,
+        revocation_note: None,
         replaces: None,
         replaced_by: None,
         version: 1,

@@ -40,6 +40,7 @@ fn record(serial: &str, client: &str, issued: OffsetDateTime) -> CertRecord {
         revoked_at: None,
         revocation_reason: None,
         revoked_by: None,
+        revocation_note: None,
         replaces: None,
         replaced_by: None,
         version: 1,
