@@ -45,6 +45,8 @@ pub struct EnvConfig {
     pub account_name: Option<String>,
     pub table: String,
     pub audit_table: String,
+    /// The console's own table of client heads, leases and the rotation journal.
+    pub coordination_table: String,
     /// Defaults to `{account_name}-mtls-truststore-{account_id}` once the account is known.
     pub truststore_bucket: Option<String>,
     pub truststore_key: String,
@@ -82,6 +84,7 @@ impl Default for EnvConfig {
             account_name: None,
             table: "mtls-clients-metadata".into(),
             audit_table: "mtls-clients-audit".into(),
+            coordination_table: "mtls-clients-coordination".into(),
             truststore_bucket: None,
             truststore_key: "truststore.pem".into(),
             kms_key_id: None,

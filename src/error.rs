@@ -1,7 +1,7 @@
 //! Domain errors. Every message says what failed, on which resource, and what to do.
 
 use crate::pki::PkiError;
-use crate::store::StoreError;
+use crate::store::{Contended, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -15,8 +15,12 @@ pub enum Error {
     Invalid(String),
     #[error("{0}")]
     NotFound(String),
-    #[error("{0}")]
-    Conflict(String),
+    /// Someone else holds or changed `resource` first.
+    #[error("{message}")]
+    Conflict {
+        resource: Contended,
+        message: String,
+    },
     #[error("{0}")]
     Io(String),
 }
@@ -27,12 +31,31 @@ impl Error {
         match self {
             Error::Invalid(_) | Error::Pki(_) => 3,
             Error::NotFound(_) => 4,
-            Error::Conflict(_) => 5,
-            Error::Store(StoreError::Conflict(_)) => 5,
+            Error::Conflict { .. } => 5,
+            Error::Store(StoreError::Conflict { .. }) => 5,
             Error::Store(StoreError::NotFound(_)) => 4,
             Error::Store(_) => 6,
             Error::Config(_) => 7,
             Error::Io(_) => 8,
+        }
+    }
+}
+
+impl Error {
+    /// A conflict on `resource`.
+    pub fn conflict(resource: Contended, message: impl Into<String>) -> Error {
+        Error::Conflict {
+            resource,
+            message: message.into(),
+        }
+    }
+
+    /// The resource of a conflict (from ops or from a store), None for every other error.
+    pub fn contended(&self) -> Option<&Contended> {
+        match self {
+            Error::Conflict { resource, .. } => Some(resource),
+            Error::Store(e) => e.contended(),
+            _ => None,
         }
     }
 }

@@ -207,6 +207,10 @@ pub enum AuditOutcome {
     Ok,
     Conflict,
     Failed,
+    /// Written before a change that cannot be one transaction with its audit record (a vault
+    /// or S3 write): if the run dies half way, the log still shows what it began. The `ok`
+    /// or `failed` record follows.
+    Started,
 }
 
 impl AuditOutcome {
@@ -215,6 +219,7 @@ impl AuditOutcome {
             AuditOutcome::Ok => "ok",
             AuditOutcome::Conflict => "conflict",
             AuditOutcome::Failed => "failed",
+            AuditOutcome::Started => "started",
         }
     }
 
@@ -223,6 +228,7 @@ impl AuditOutcome {
             "ok" => Some(AuditOutcome::Ok),
             "conflict" => Some(AuditOutcome::Conflict),
             "failed" => Some(AuditOutcome::Failed),
+            "started" => Some(AuditOutcome::Started),
             _ => None,
         }
     }

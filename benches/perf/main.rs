@@ -32,8 +32,8 @@ use mtls_console::model::{CertRecord, CertStatus, RevocationReason, VaultItem};
 use mtls_console::ops::{self, CaInitOptions, Ctx, IssueOptions, StatusFilter};
 use mtls_console::pki::{self, ClientRequest, KeyAlgorithm, KeySource, Subject};
 use mtls_console::store::aws::{
-    ApiGatewayDomains, AwsClients, DynamoAudit, DynamoRoster, Pacer, RetryPolicy, S3Truststore,
-    SsmVault,
+    ApiGatewayDomains, AwsClients, DynamoAudit, DynamoCoordination, DynamoRoster, Pacer,
+    RetryPolicy, S3Truststore, SsmVault,
 };
 use mtls_console::store::item::{self, AttrValue, names};
 use mtls_console::store::{Backend, Roster};
@@ -535,10 +535,18 @@ fn answers(port: u16) -> bool {
 
 impl Moto {
     fn start() -> BenchResult<Moto> {
-        let program = find_on_path("moto_server").ok_or(
-            "moto_server is not on PATH: the AWS benchmarks need the moto emulator; install \
-             it with `pip install 'moto[server]'` (scripts/test does)",
-        )?;
+        let program = PathBuf::from("python3");
+        let has_moto = Command::new(&program)
+            .args(["-c", "import moto.moto_server.werkzeug_app"])
+            .status()
+            .is_ok_and(|s| s.success());
+        if !has_moto {
+            return Err(
+                "python3 cannot import moto: the AWS benchmarks need the moto emulator; \
+                 install it with `python3 -m pip install 'moto[server]'` (scripts/test does)"
+                    .into(),
+            );
+        }
         // SAFETY: set before any AWS client of this process exists; static test credentials.
         unsafe {
             std::env::set_var("AWS_ACCESS_KEY_ID", "testing");
@@ -548,9 +556,10 @@ impl Moto {
         let port = free_port()?;
         let mut child = Command::new("sh")
             .arg("-c")
-            .arg(r#""$0" -H 127.0.0.1 -p "$1" </dev/null >/dev/null 2>&1 & pid=$!; cat >/dev/null; kill $pid; wait $pid"#)
+            .arg(r#""$0" "$2" -H 127.0.0.1 -p "$1" </dev/null >/dev/null 2>&1 & pid=$!; cat >/dev/null; kill $pid; wait $pid"#)
             .arg(&program)
             .arg(port.to_string())
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/moto-serial.py"))
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -588,6 +597,7 @@ fn aws_env(tag: &str, endpoint: &str, client_alg: KeyAlgorithm) -> EnvConfig {
         account_name: Some(format!("sandbox{tag}")),
         table: format!("roster-{tag}"),
         audit_table: format!("audit-{tag}"),
+        coordination_table: format!("coordination-{tag}"),
         truststore_bucket: Some(format!("truststore-{tag}")),
         region: Some("us-east-1".into()),
         endpoint_url: Some(endpoint.to_string()),
@@ -602,11 +612,10 @@ async fn aws_ctx(env: &EnvConfig, ssm_rate: f64) -> BenchResult<Ctx> {
     let clients = AwsClients::load(env).await.map_err(|e| e.to_string())?;
     let id = clients.identity().await.map_err(|e| e.to_string())?;
     let backend = Backend {
-        roster: Arc::new(DynamoRoster::new(
-            clients.dynamo.clone(),
-            &env.table,
-            &clients.endpoint,
-        )),
+        roster: Arc::new(
+            DynamoRoster::new(clients.dynamo.clone(), &env.table, &clients.endpoint)
+                .with_tables(&env.coordination_table, &env.audit_table),
+        ),
         vault: Arc::new(
             SsmVault::new(
                 clients.ssm.clone(),
@@ -634,14 +643,15 @@ async fn aws_ctx(env: &EnvConfig, ssm_rate: f64) -> BenchResult<Ctx> {
             clients.apigw.clone(),
             &clients.endpoint,
         )),
+        coordination: Arc::new(DynamoCoordination::new(
+            clients.dynamo.clone(),
+            &env.coordination_table,
+            &clients.endpoint,
+        )),
         description: format!("aws {} {}", id.account, clients.region),
         operator: id.arn,
     };
-    Ok(Ctx {
-        env: env.clone(),
-        backend,
-        clock: None,
-    })
+    Ok(Ctx::new(env.clone(), backend))
 }
 
 // ------------------------------------------------------------------ 2. quota-bound AWS path

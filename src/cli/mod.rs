@@ -52,6 +52,9 @@ pub struct Cli {
     /// AWS endpoint URL, e.g. an emulator (overrides the environment's).
     #[arg(long, global = true)]
     pub endpoint_url: Option<String>,
+    /// Issue from a CA marked compromised (by `revoke --issued-by`) all the same.
+    #[arg(long, global = true)]
+    pub allow_compromised_ca: bool,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -94,9 +97,13 @@ pub enum Command {
         /// cessationOfOperation, certificateHold, privilegeWithdrawn, aACompromise, unspecified.
         #[arg(long)]
         reason: String,
-        /// Free-text note for the audit log.
+        /// Free-text note, kept with the revocation and in the audit log.
         #[arg(long)]
         note: Option<String>,
+        /// Revoke only the client's current cert: certs it replaced stay accepted until their
+        /// grace period ends (default: every cert of the client is revoked).
+        #[arg(long, conflicts_with = "issued_by")]
+        keep_grace: bool,
     },
     /// Re-issue a client's certificate with a new serial.
     Reissue {
@@ -151,6 +158,14 @@ pub enum Command {
     },
     /// Check the environment's health. Exit 9 when a check fails.
     Doctor,
+    /// Make the vault and the client heads follow the roster again (what a crash or another
+    /// tool left): every client's vault certificate and key are checked against its current
+    /// cert. Exit 9 when something is left that needs an operator.
+    Repair {
+        /// Report what differs; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Fill an empty environment with a demo CA and 50 clients in varied states.
     Demo,
     /// Create the table, audit table and bucket of an AWS environment (sandbox or emulator).
@@ -239,7 +254,13 @@ pub enum TruststoreCommand {
     /// Published versions, newest first.
     History,
     /// Make an earlier version the newest again (and point the gateway domain at it).
-    Rollback { version: String },
+    Rollback {
+        version: String,
+        /// Roll back even when the old bundle breaks the gateway's rules or stops trusting
+        /// active clients.
+        #[arg(long)]
+        force: bool,
+    },
     /// Compare the S3 object, the domain's version and the vault's CA; explain any drift.
     /// Exit 9 when a check fails.
     Check,
@@ -481,12 +502,17 @@ async fn run(cli: Cli) -> Result<i32> {
         output::lines(&cli, &lines);
         return Ok(0);
     }
-    let ctx = Ctx::open(env.clone()).await?;
+    let mut ctx = Ctx::open(env.clone()).await?;
+    ctx.allow_compromised_ca = cli.allow_compromised_ca;
     let Some(command) = &cli.command else {
         crate::tui::run(config, env, ctx, cli.read_only).await?;
         return Ok(0);
     };
-    dispatch(&cli, &ctx, command).await
+    let result = dispatch(&cli, &ctx, command).await;
+    for warning in ctx.take_warnings() {
+        eprintln!("warning: {warning}");
+    }
+    result
 }
 
 async fn dispatch(cli: &Cli, ctx: &Ctx, command: &Command) -> Result<i32> {
@@ -556,6 +582,7 @@ async fn dispatch(cli: &Cli, ctx: &Ctx, command: &Command) -> Result<i32> {
             dry_run,
             reason,
             note,
+            keep_grace,
         } => {
             let reason = RevocationReason::parse(reason).ok_or_else(|| {
                 Error::Invalid(format!(
@@ -566,7 +593,8 @@ async fn dispatch(cli: &Cli, ctx: &Ctx, command: &Command) -> Result<i32> {
             if let Some(ca) = issued_by {
                 // The count for the question is one more roster scan: only when asking.
                 if !*dry_run && !cli.yes {
-                    let count = ops::revoke_issued_by(ctx, ca, reason, true, 1).await?;
+                    let count =
+                        ops::revoke_issued_by(ctx, ca, reason, note.as_deref(), true, 1).await?;
                     confirm(
                         cli,
                         &format!(
@@ -577,7 +605,8 @@ async fn dispatch(cli: &Cli, ctx: &Ctx, command: &Command) -> Result<i32> {
                         ),
                     )?;
                 }
-                let report = ops::revoke_issued_by(ctx, ca, reason, *dry_run, 8).await?;
+                let report =
+                    ops::revoke_issued_by(ctx, ca, reason, note.as_deref(), *dry_run, 8).await?;
                 output::revoked_by_ca(cli, &report);
                 if !report.failed.is_empty() {
                     return Err(Error::Invalid(format!(
@@ -589,8 +618,13 @@ async fn dispatch(cli: &Cli, ctx: &Ctx, command: &Command) -> Result<i32> {
             }
             let target = target.as_deref().unwrap_or_default();
             confirm(cli, &format!("Revoke {target} ({})?", reason.as_str()))?;
-            let rec = ops::revoke(ctx, target, reason, note.as_deref()).await?;
-            output::revoked(cli, &rec);
+            let scope = if *keep_grace {
+                ops::RevokeScope::KeepGrace
+            } else {
+                ops::RevokeScope::All
+            };
+            let out = ops::revoke(ctx, target, reason, note.as_deref(), scope).await?;
+            output::revoked(cli, &out);
         }
         Command::Reissue {
             client_id,
@@ -649,6 +683,26 @@ async fn dispatch(cli: &Cli, ctx: &Ctx, command: &Command) -> Result<i32> {
                 }
             };
             return rotation(cli, ctx, ops::RotationKind::Clients, rotate, selection).await;
+        }
+        Command::Repair { dry_run } => {
+            if !*dry_run {
+                confirm(
+                    cli,
+                    &format!(
+                        "Repair the vault and client heads of environment '{}' from the roster?",
+                        ctx.env.name
+                    ),
+                )?;
+            }
+            let report = ops::repair(ctx, !*dry_run).await?;
+            output::repair(cli, &report);
+            if report
+                .findings
+                .iter()
+                .any(|f| f.action.is_none() || (!report.dry_run && !f.fixed))
+            {
+                return Ok(EXIT_DOCTOR_FAIL);
+            }
         }
         Command::Doctor => {
             let checks = ops::doctor(ctx).await?;
@@ -742,12 +796,12 @@ async fn truststore(cli: &Cli, ctx: &Ctx, cmd: &TruststoreCommand) -> Result<i32
             output::published(cli, "published", &v);
         }
         TruststoreCommand::History => output::history(cli, &ops::truststore_history(ctx).await?),
-        TruststoreCommand::Rollback { version } => {
+        TruststoreCommand::Rollback { version, force } => {
             confirm(
                 cli,
                 &format!("Restore truststore version {version} as the newest?"),
             )?;
-            let v = ops::truststore_rollback(ctx, version).await?;
+            let v = ops::truststore_rollback(ctx, version, *force).await?;
             output::published(cli, "rolled back", &v);
         }
         TruststoreCommand::Check => {

@@ -10,8 +10,8 @@ use super::Cli;
 use crate::model::{AuditRecord, CertRecord};
 use crate::ops::{
     BulkReport, BundleView, CaSummary, CheckStatus, ClientDetail, Ctx, DoctorCheck, ExportedFiles,
-    IssueOutcome, Progress, Published, ReissueOutcome, RevokeByCaReport, RotationJournal,
-    RotationPlan, RotationReport, TruststoreCheck, Verdict,
+    IssueOutcome, Progress, Published, ReissueOutcome, RepairReport, RevokeByCaReport,
+    RevokeOutcome, RotationJournal, RotationPlan, RotationReport, TruststoreCheck, Verdict,
 };
 use crate::pki::CertInfo;
 use crate::store::TruststoreVersion;
@@ -234,17 +234,60 @@ pub fn bulk(cli: &Cli, r: &BulkReport) {
     }
 }
 
-pub fn revoked(cli: &Cli, r: &CertRecord) {
+pub fn revoked(cli: &Cli, o: &RevokeOutcome) {
+    if cli.json {
+        return json(o);
+    }
+    for r in &o.revoked {
+        println!(
+            "revoked {} serial {} ({})",
+            r.client_id,
+            r.serial,
+            r.revocation_reason
+                .map(|x| x.as_str())
+                .unwrap_or("unspecified")
+        );
+    }
+    if o.kept.is_empty() {
+        println!(
+            "no certificate of {} is accepted any more: the authorizer denies every one from the next request",
+            o.client_id
+        );
+    } else {
+        for r in &o.kept {
+            println!(
+                "still accepted: serial {} until {} (kept by --keep-grace or not named)",
+                r.serial,
+                ts(r.expiry)
+            );
+        }
+    }
+}
+
+pub fn repair(cli: &Cli, r: &RepairReport) {
     if cli.json {
         return json(r);
     }
+    if r.findings.is_empty() {
+        println!(
+            "{} client(s) checked: the vault and the client heads follow the roster",
+            r.clients
+        );
+        return;
+    }
+    for f in &r.findings {
+        let what = match (&f.action, f.fixed, r.dry_run) {
+            (None, _, _) => "NEEDS AN OPERATOR".to_string(),
+            (Some(a), _, true) => format!("would {a}"),
+            (Some(a), true, false) => format!("fixed: {a}"),
+            (Some(a), false, false) => format!("not fixed (the client is busy; run again): {a}"),
+        };
+        println!("{}: {} -> {what}", f.client_id, f.problem);
+    }
     println!(
-        "revoked {} serial {} ({}); the authorizer denies it from the next request",
-        r.client_id,
-        r.serial,
-        r.revocation_reason
-            .map(|x| x.as_str())
-            .unwrap_or("unspecified")
+        "{} client(s) checked, {} finding(s)",
+        r.clients,
+        r.findings.len()
     );
 }
 
@@ -475,6 +518,9 @@ pub fn revoked_by_ca(cli: &Cli, r: &RevokeByCaReport) {
             "revoked {} of {} active certificate(s)",
             r.revoked, r.matching
         );
+        for ca in &r.marked_compromised {
+            println!("marked compromised: {ca} (nothing is issued from it until it is rotated)");
+        }
         for (what, why) in &r.failed {
             println!("FAILED {what}: {why}");
         }

@@ -37,10 +37,17 @@ pub fn demo_client_ids() -> Vec<String> {
 pub async fn demo(ctx: &Ctx) -> Result<usize> {
     ctx.require_writable("demo")?;
     if ctx.backend.vault.get(&VaultItem::RootCert).await?.is_some() {
-        return Err(Error::Conflict(format!(
-            "environment '{}' already has a CA; demo data goes only into an empty environment (try `--env demo`)",
-            ctx.env.name
-        )));
+        return Err(Error::conflict(
+            crate::store::Contended::Vault(
+                ctx.backend
+                    .vault
+                    .name_of(&crate::model::VaultItem::RootCert),
+            ),
+            format!(
+                "environment '{}' already has a CA; demo data goes only into an empty environment (try `--env demo`)",
+                ctx.env.name
+            ),
+        ));
     }
     let now = ctx.now();
     let mut past = ctx.clone();
@@ -94,7 +101,7 @@ pub async fn demo(ctx: &Ctx) -> Result<usize> {
         RevocationReason::Unspecified,
     ];
     for (id, reason) in ids[44..].iter().zip(reasons) {
-        super::revoke(ctx, id, reason, Some("demo data")).await?;
+        super::revoke(ctx, id, reason, Some("demo data"), super::RevokeScope::All).await?;
     }
     for id in &ids[..2] {
         super::reissue(

@@ -1,4 +1,10 @@
 //! Issue (single and bulk), revoke and re-issue: the changes to the roster.
+//!
+//! Every change of a client goes the same way (see [`super::claim`]): claim the client's
+//! head, check what the roster holds now, write the vault, then commit the roster items, the
+//! head and the audit record together. A change that fails before its commit puts the vault
+//! back (it holds the claim, so nobody else wrote it meanwhile); a crash leaves a claim that
+//! expires and a vault that `repair` makes follow the roster again.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -8,17 +14,16 @@ use time::{Duration, OffsetDateTime};
 use zeroize::Zeroizing;
 
 use super::ca::{Issuer, load_issuer};
+use super::claim;
 use super::query::current_cert;
 use super::{
     BulkReport, Ctx, IssueOptions, IssueOutcome, KeyChoice, Progress, ReissueOptions,
-    ReissueOutcome, validate_client_id,
+    ReissueOutcome, RevokeOutcome, validate_client_id,
 };
 use crate::error::{Error, Result};
-use crate::model::{
-    AuditOutcome, AuditRecord, CertRecord, CertStatus, RevocationReason, VaultItem,
-};
+use crate::model::{AuditOutcome, CertRecord, CertStatus, RevocationReason, VaultItem};
 use crate::pki::{self, ClientRequest, IssuedCert, KeyAlgorithm, KeySource};
-use crate::store::{Expect, RosterWrite};
+use crate::store::{ClientHead, Commit, Contended, Expect, HeadWrite, RosterWrite};
 
 /// How long DynamoDB keeps an item after the cert's notAfter (the contract's `ttl`).
 const TTL_AFTER_EXPIRY: Duration = Duration::days(90);
@@ -114,45 +119,140 @@ fn outcome(record: CertRecord, issued: IssuedCert, issuer: &Issuer) -> IssueOutc
 
 /// Refuses to issue to a client that holds a cert the authorizer still accepts.
 async fn ensure_no_active(ctx: &Ctx, client_id: &str, now: OffsetDateTime) -> Result<()> {
-    let certs = ctx.backend.roster.by_client(client_id).await?;
+    let certs = ctx.client_certs(client_id).await?;
     if let Some(active) = certs.iter().find(|c| c.authorizer_allows(now)) {
-        return Err(Error::Conflict(format!(
-            "client '{client_id}' already has an active certificate (serial {}, valid until {}); use `reissue {client_id}` to replace it or `revoke` it first",
-            active.serial,
-            crate::timefmt::format(active.expiry)
-        )));
+        return Err(Error::conflict(
+            Contended::Client(client_id.to_string()),
+            format!(
+                "client '{client_id}' already has an active certificate (serial {}, valid until {}); use `reissue {client_id}` to replace it or `revoke` it first",
+                active.serial,
+                crate::timefmt::format(active.expiry)
+            ),
+        ));
     }
     Ok(())
 }
 
-/// Stores a new client cert: vault first (key, cert), then the roster item, so the
-/// authorizer never accepts a cert whose key the vault does not hold.
-async fn store_new(
+/// What the vault held for a client before a change wrote it.
+pub(crate) struct VaultBefore {
+    client_id: String,
+    /// The key before, when the change wrote a key.
+    key: Option<Option<Zeroizing<String>>>,
+    cert: Option<Zeroizing<String>>,
+}
+
+/// Writes a new client cert (and key, when generated) to the vault, returning what it held.
+/// A cert signed from a CSR removes the key an earlier cert left, so the vault never pairs a
+/// cert with a key that is not its own. Only a claim holder calls this.
+async fn write_vault(
     ctx: &Ctx,
     client_id: &str,
-    issuer: &Issuer,
-    issued: IssuedCert,
-    now: OffsetDateTime,
-) -> Result<IssueOutcome> {
+    issued: &IssuedCert,
+    from_csr: bool,
+) -> Result<VaultBefore> {
     let vault = &ctx.backend.vault;
-    if let Some(key) = &issued.key_pem {
-        vault
-            .put(&VaultItem::ClientKey(client_id.to_string()), key, true)
-            .await?;
+    let key_item = VaultItem::ClientKey(client_id.to_string());
+    let cert_item = VaultItem::ClientCert(client_id.to_string());
+    let key = if issued.key_pem.is_some() || from_csr {
+        Some(vault.get(&key_item).await?)
+    } else {
+        None
+    };
+    let before = VaultBefore {
+        client_id: client_id.to_string(),
+        key: key.filter(|old| issued.key_pem.is_some() || old.is_some()),
+        cert: vault.get(&cert_item).await?,
+    };
+    match &issued.key_pem {
+        Some(key) => vault.put(&key_item, key, true).await?,
+        None if before.key.is_some() => vault.delete(&key_item).await?,
+        None => {}
     }
-    vault
-        .put(
-            &VaultItem::ClientCert(client_id.to_string()),
-            &issued.cert_pem,
-            true,
-        )
-        .await?;
-    let record = new_record(client_id, &issued, issuer, now);
-    ctx.backend
-        .roster
-        .transact(vec![RosterWrite::Put(record.clone())])
-        .await?;
-    Ok(outcome(record, issued, issuer))
+    vault.put(&cert_item, &issued.cert_pem, true).await?;
+    Ok(before)
+}
+
+/// Puts back what a change that did not commit wrote to the vault (the claim holder alone
+/// writes it, so this restores exactly what the roster still says). Best effort: what cannot
+/// be put back, `repair` fixes from the roster.
+async fn restore_vault(ctx: &Ctx, before: VaultBefore) {
+    let vault = &ctx.backend.vault;
+    let id = before.client_id;
+    let mut items = vec![(VaultItem::ClientCert(id.clone()), before.cert)];
+    if let Some(key) = before.key {
+        items.push((VaultItem::ClientKey(id), key));
+    }
+    for (item, value) in items {
+        let done = match value {
+            Some(value) => vault.put(&item, &value, true).await,
+            None => vault.delete(&item).await,
+        };
+        if let Err(e) = done {
+            tracing::error!(
+                name = %vault.name_of(&item),
+                error = %e,
+                "could not restore the vault after a change that did not commit; `repair` fixes it"
+            );
+        }
+    }
+}
+
+/// Did a commit whose answer was lost land after all? (A timeout can hide a success.)
+async fn landed(ctx: &Ctx, serial: &str, fingerprint: Option<&str>) -> bool {
+    matches!(
+        ctx.backend.roster.get(serial).await,
+        Ok(Some(rec)) if rec.fingerprint.as_deref() == fingerprint
+    )
+}
+
+/// Commits a change whose vault writes are done: on failure the vault is put back, unless
+/// the commit landed after all or another run took the claim over (then the vault is theirs).
+async fn commit_or_restore(
+    ctx: &Ctx,
+    commit: Commit,
+    new: &CertRecord,
+    before: VaultBefore,
+) -> Result<()> {
+    let Err(err) = ctx.backend.roster.commit(commit).await else {
+        return Ok(());
+    };
+    if err.contended().is_none() && landed(ctx, &new.serial, new.fingerprint.as_deref()).await {
+        return Ok(());
+    }
+    if !matches!(err.contended(), Some(Contended::Client(_))) {
+        restore_vault(ctx, before).await;
+    }
+    Err(err.into())
+}
+
+/// Runs `change` on a claimed client: the claim is released when the change fails, and a
+/// failure is audited (as `conflict` or `failed`).
+async fn on_claimed<T, F, Fut>(
+    ctx: &Ctx,
+    client_id: &str,
+    purpose: &str,
+    action: &str,
+    target: &str,
+    change: F,
+) -> Result<T>
+where
+    F: FnOnce(ClientHead) -> Fut,
+    Fut: std::future::Future<Output = Result<T>>,
+{
+    let result = async {
+        let head = claim::claim(ctx, client_id, purpose).await?;
+        let keep = head.clone();
+        let result = change(head).await;
+        if result.is_err() {
+            claim::release(ctx, &keep).await;
+        }
+        result
+    }
+    .await;
+    if let Err(e) = &result {
+        ctx.audit_failure(action, target, e).await;
+    }
+    result
 }
 
 /// Issues one client certificate.
@@ -161,7 +261,6 @@ pub async fn issue(ctx: &Ctx, opts: &IssueOptions) -> Result<IssueOutcome> {
     let prepared = prepare(ctx, opts)?;
     let issuer = load_issuer(ctx).await?;
     let now = ctx.now();
-    ensure_no_active(ctx, &prepared.client_id, now).await?;
     issue_prepared(ctx, &issuer, prepared, now).await
 }
 
@@ -172,13 +271,34 @@ async fn issue_prepared(
     now: OffsetDateTime,
 ) -> Result<IssueOutcome> {
     let Prepared { client_id, request } = prepared;
-    let change = async {
-        let issued = sign(issuer, request, now).await?;
-        store_new(ctx, &client_id, issuer, issued, now).await
-    };
-    ctx.audited("issue", &client_id, change, |o: &IssueOutcome| {
-        issue_detail(&o.record, &o.info.key_algorithm)
-    })
+    let client_id = &client_id;
+    on_claimed(
+        ctx,
+        client_id,
+        "issue",
+        "issue",
+        client_id,
+        move |head| async move {
+            ensure_no_active(ctx, client_id, now).await?;
+            let from_csr = matches!(request.key, KeySource::Csr(_));
+            let issued = sign(issuer, request, now).await?;
+            let before = write_vault(ctx, client_id, &issued, from_csr).await?;
+            let record = new_record(client_id, &issued, issuer, now);
+            let commit = Commit {
+                certs: vec![RosterWrite::Put(record.clone())],
+                heads: vec![claim::settle(&head, Some(record.serial.clone()))],
+                audit: vec![ctx.audit_record(
+                    "issue",
+                    client_id,
+                    AuditOutcome::Ok,
+                    issue_detail(&record, &issued.info.key_algorithm),
+                )],
+                fence: ctx.fence.clone(),
+            };
+            commit_or_restore(ctx, commit, &record, before).await?;
+            Ok(outcome(record, issued, issuer))
+        },
+    )
     .await
 }
 
@@ -322,7 +442,7 @@ pub async fn issue_bulk(
     }
     let issuer = load_issuer(ctx).await?;
     let now = ctx.now();
-    let roster = ctx.backend.roster.list(false).await?;
+    let roster = ctx.roster(false).await?;
     let active: HashSet<String> = roster
         .into_iter()
         .filter(|r| r.authorizer_allows(now))
@@ -405,7 +525,10 @@ pub async fn issue_bulk(
     Ok(report)
 }
 
-/// Stores a batch of signed clients (see [`issue_bulk`]); one result per client.
+/// Stores a batch of signed clients (see [`issue_bulk`]); one result per client. The
+/// clients are claimed together, their vault items written together, then each client's
+/// roster item, head and audit record committed on its own (one database transaction for
+/// all of them on the embedded backend).
 async fn store_batch(
     ctx: &Ctx,
     issuer: &Issuer,
@@ -421,9 +544,26 @@ async fn store_batch(
         }
     }
 
-    let mut writes: Vec<(VaultItem, &str)> = Vec::with_capacity(signed.len() * 2);
-    let mut owner = Vec::with_capacity(signed.len() * 2);
-    for (i, (id, issued)) in signed.iter().enumerate() {
+    // Claim every client; one already claimed elsewhere, or issued meanwhile, fails alone.
+    let ids: Vec<String> = signed.iter().map(|(id, _)| id.clone()).collect();
+    let claims = claim::claim_each(ctx, &ids, "issue --from").await;
+    let mut claimed = Vec::with_capacity(signed.len());
+    for ((id, issued), head) in signed.into_iter().zip(claims) {
+        match head {
+            Ok(head) => match issued_meanwhile(ctx, &head, now).await {
+                Ok(None) => claimed.push((id, issued, head)),
+                Ok(Some(e)) | Err(e) => {
+                    claim::release(ctx, &head).await;
+                    results.push((id, Err(e)));
+                }
+            },
+            Err(e) => results.push((id, Err(e))),
+        }
+    }
+
+    let mut writes: Vec<(VaultItem, &str)> = Vec::with_capacity(claimed.len() * 2);
+    let mut owner = Vec::with_capacity(claimed.len() * 2);
+    for (i, (id, issued, _)) in claimed.iter().enumerate() {
         if let Some(key) = &issued.key_pem {
             writes.push((VaultItem::ClientKey(id.clone()), key.as_str()));
             owner.push(i);
@@ -431,7 +571,7 @@ async fn store_batch(
         writes.push((VaultItem::ClientCert(id.clone()), issued.cert_pem.as_str()));
         owner.push(i);
     }
-    let mut vault_failure: Vec<Option<Error>> = signed.iter().map(|_| None).collect();
+    let mut vault_failure: Vec<Option<Error>> = claimed.iter().map(|_| None).collect();
     for (i, written) in owner
         .into_iter()
         .zip(ctx.backend.vault.put_each(&writes, true).await)
@@ -444,159 +584,333 @@ async fn store_batch(
     }
     drop(writes);
 
-    let mut stored = Vec::with_capacity(signed.len());
-    for ((id, issued), failure) in signed.into_iter().zip(vault_failure) {
+    let mut stored = Vec::with_capacity(claimed.len());
+    let mut commits = Vec::with_capacity(claimed.len());
+    for ((id, issued, head), failure) in claimed.into_iter().zip(vault_failure) {
         match failure {
-            Some(e) => results.push((id, Err(e))),
+            Some(e) => {
+                forget_new(ctx, &id, issued.key_pem.is_some()).await;
+                claim::release(ctx, &head).await;
+                results.push((id, Err(e)));
+            }
             None => {
                 let record = new_record(&id, &issued, issuer, now);
-                stored.push((id, record, issued.info.key_algorithm));
+                commits.push(Commit {
+                    certs: vec![RosterWrite::Put(record.clone())],
+                    heads: vec![claim::settle(&head, Some(record.serial.clone()))],
+                    audit: vec![ctx.audit_record(
+                        "issue",
+                        &id,
+                        AuditOutcome::Ok,
+                        issue_detail(&record, &issued.info.key_algorithm),
+                    )],
+                    fence: ctx.fence.clone(),
+                });
+                stored.push((id, record, issued.key_pem.is_some(), head));
             }
         }
     }
-    let records = stored.iter().map(|(_, r, _)| r.clone()).collect();
-    let written = ctx.backend.roster.put_each(records).await;
+    let written = ctx.backend.roster.commit_each(commits).await;
 
-    let mut audits = Vec::with_capacity(results.len() + stored.len());
-    let mut outcomes: Vec<(String, Result<()>)> = Vec::with_capacity(audits.capacity());
+    let mut failures = Vec::new();
+    let mut outcomes: Vec<(String, Result<()>)> = Vec::with_capacity(results.len() + stored.len());
     for (id, result) in results {
-        let e = result.err();
-        audits.push(failure_audit(ctx, &id, e.as_ref()));
-        outcomes.push((id, e.map_or(Ok(()), Err)));
+        if let Err(e) = &result {
+            failures.push(ctx.failure_record("issue", &id, e));
+        }
+        outcomes.push((id, result));
     }
-    for ((id, record, key_algorithm), result) in stored.into_iter().zip(written) {
+    for ((id, record, key_written, head), result) in stored.into_iter().zip(written) {
         match result {
-            Ok(()) => {
-                audits.push(ctx.audit_record(
-                    "issue",
-                    &id,
-                    AuditOutcome::Ok,
-                    issue_detail(&record, &key_algorithm),
-                ));
+            Ok(()) => outcomes.push((id, Ok(()))),
+            Err(e)
+                if e.contended().is_none()
+                    && landed(ctx, &record.serial, record.fingerprint.as_deref()).await =>
+            {
                 outcomes.push((id, Ok(())));
             }
             Err(e) => {
+                if !matches!(e.contended(), Some(Contended::Client(_))) {
+                    forget_new(ctx, &id, key_written).await;
+                    claim::release(ctx, &head).await;
+                }
                 let e = Error::from(e);
-                audits.push(failure_audit(ctx, &id, Some(&e)));
+                failures.push(ctx.failure_record("issue", &id, &e));
                 outcomes.push((id, Err(e)));
             }
         }
     }
-    let appended = ctx.backend.audit.append_each(&audits).await;
-    for ((_, outcome), appended) in outcomes.iter_mut().zip(appended) {
-        // As for a single issue: a change the audit log could not record is reported as failed;
-        // the original error matters more than a failure to record it.
-        if outcome.is_ok()
-            && let Err(e) = appended
-        {
-            *outcome = Err(e.into());
+    // Failures are audited apart (best effort); every success was audited in its commit.
+    for (record, appended) in failures
+        .iter()
+        .zip(ctx.backend.audit.append_each(&failures).await)
+    {
+        if let Err(e) = appended {
+            tracing::warn!(target = %record.target, error = %e, "could not audit a failed issue");
         }
     }
     outcomes
 }
 
-/// The audit record of a client a bulk issue could not issue.
-fn failure_audit(ctx: &Ctx, client_id: &str, error: Option<&Error>) -> AuditRecord {
-    let (outcome, detail) = match error {
-        Some(e) if e.exit_code() == 5 => (AuditOutcome::Conflict, e.to_string()),
-        Some(e) => (AuditOutcome::Failed, e.to_string()),
-        None => (AuditOutcome::Failed, String::new()),
+/// Why a client claimed for a bulk issue already holds a cert issued through the console
+/// since the listing the bulk issue started from (its head names a current cert that is still
+/// accepted), if it does.
+async fn issued_meanwhile(
+    ctx: &Ctx,
+    head: &ClientHead,
+    now: OffsetDateTime,
+) -> Result<Option<Error>> {
+    let Some(serial) = &head.current else {
+        return Ok(None);
     };
-    ctx.audit_record("issue", client_id, outcome, detail)
+    Ok(match ctx.backend.roster.get(serial).await? {
+        Some(rec) if rec.authorizer_allows(now) => Some(Error::conflict(
+            Contended::Client(head.client_id.clone()),
+            format!(
+                "client '{}' was issued a certificate meanwhile (serial {serial}); nothing was \
+                 issued for it",
+                head.client_id
+            ),
+        )),
+        _ => None,
+    })
 }
 
-/// Finds the cert a revoke aims at: a decimal serial, or the client's current active cert.
-async fn revoke_target(ctx: &Ctx, target: &str) -> Result<CertRecord> {
+/// Removes the vault items written for a new client whose issue did not commit (a bulk issue
+/// only issues clients without an active cert, so nothing older is lost).
+async fn forget_new(ctx: &Ctx, client_id: &str, key_written: bool) {
+    restore_vault(
+        ctx,
+        VaultBefore {
+            client_id: client_id.to_string(),
+            key: key_written.then_some(None),
+            cert: None,
+        },
+    )
+    .await;
+}
+
+/// Finds the client a revoke aims at and which of its certs: a decimal serial (that cert),
+/// or a client_id (its active certs).
+async fn revoke_target(ctx: &Ctx, target: &str) -> Result<(String, Option<String>)> {
     let target = target.trim();
     if !target.is_empty()
         && target.chars().all(|c| c.is_ascii_digit())
         && let Some(rec) = ctx.backend.roster.get(target).await?
     {
-        return Ok(rec);
+        return Ok((rec.client_id, Some(rec.serial)));
     }
-    let certs = ctx.backend.roster.by_client(target).await?;
+    let certs = ctx.client_certs(target).await?;
     if certs.is_empty() {
         return Err(Error::NotFound(format!(
             "no client or serial '{target}' in environment '{}'; `list` shows the roster",
             ctx.env.name
         )));
     }
-    certs
-        .into_iter()
-        .filter(|c| c.status == CertStatus::Active)
-        .max_by_key(|c| c.issued_at)
-        .ok_or_else(|| {
-            Error::Conflict(format!(
-                "client '{target}' has no active certificate: every one is already revoked"
-            ))
-        })
+    Ok((target.to_string(), None))
 }
 
-/// Revokes a cert (by serial) or a client's active cert. Conditional on the cert still being
-/// active and unchanged, so two operators revoking at once get one success and one conflict.
+/// Which certs of a client a revoke changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RevokeScope {
+    /// Every cert of the client the authorizer could still accept (the current one and those
+    /// in a grace period): after the revoke no cert of the client is accepted.
+    All,
+    /// The client's current cert only; superseded certs in their grace period stay accepted
+    /// until it ends.
+    KeepGrace,
+}
+
+/// Revokes a cert (by serial), or every active cert of a client (by client_id; see
+/// [`RevokeScope`]), in one commit with the client's head and an audit record per cert.
+/// Two operators revoking at once get one success and one conflict.
 pub async fn revoke(
     ctx: &Ctx,
     target: &str,
     reason: RevocationReason,
     note: Option<&str>,
-) -> Result<CertRecord> {
+    scope: RevokeScope,
+) -> Result<RevokeOutcome> {
     ctx.require_writable("revoke")?;
-    let rec = match revoke_target(ctx, target).await {
-        Ok(rec) => rec,
+    let (client_id, serial) = match revoke_target(ctx, target).await {
+        Ok(found) => found,
         Err(err) => {
-            if let Error::Conflict(msg) = &err {
-                ctx.audit("revoke", target, AuditOutcome::Conflict, msg.clone())
-                    .await?;
-            }
+            ctx.audit_failure("revoke", target, &err).await;
             return Err(err);
         }
     };
-    let label = format!("{} (serial {})", rec.client_id, rec.serial);
-    let change = async {
-        if rec.status == CertStatus::Revoked {
-            return Err(Error::Conflict(format!(
-                "certificate {} of '{}' is already revoked ({} on {}); nothing changed",
+    let now = ctx.now();
+    let pick = |c: &CertRecord| match &serial {
+        Some(s) => c.serial == *s,
+        None => match scope {
+            RevokeScope::All => true,
+            RevokeScope::KeepGrace => !(c.replaced_by.is_some() && c.authorizer_allows(now)),
+        },
+    };
+    let label = match &serial {
+        Some(s) => format!("{client_id} (serial {s})"),
+        None => client_id.clone(),
+    };
+    let (revoked, certs) =
+        revoke_client_certs(ctx, &client_id, &label, pick, reason, note, None).await?;
+    if revoked.is_empty() {
+        let err = nothing_to_revoke(&client_id, certs.iter().find(|c| pick(c)));
+        ctx.audit_failure("revoke", &label, &err).await;
+        return Err(err);
+    }
+    let kept = certs
+        .into_iter()
+        .filter(|c| c.authorizer_allows(now))
+        .collect();
+    Ok(RevokeOutcome {
+        client_id,
+        revoked,
+        kept,
+    })
+}
+
+/// The conflict of a revoke that found nothing active to revoke.
+fn nothing_to_revoke(client_id: &str, already: Option<&CertRecord>) -> Error {
+    Error::conflict(
+        Contended::Client(client_id.to_string()),
+        match already {
+            Some(rec) => format!(
+                "certificate {} of '{client_id}' is already revoked ({} on {}); nothing changed",
                 rec.serial,
-                rec.client_id,
                 rec.revocation_reason
                     .map(|r| r.as_str())
                     .unwrap_or("no reason recorded"),
                 rec.revoked_at
                     .map(crate::timefmt::format)
                     .unwrap_or_else(|| "an unknown date".into())
-            )));
-        }
-        let mut revoked = rec.clone();
-        revoked.status = CertStatus::Revoked;
-        revoked.revoked_at = Some(ctx.now());
-        revoked.revocation_reason = Some(reason);
-        revoked.revoked_by = Some(ctx.backend.operator.clone());
-        revoked.revocation_note = note.map(str::to_string);
-        let expect = Expect {
-            version: rec.version,
-            active: true,
-        };
-        ctx.backend
-            .roster
-            .transact(vec![RosterWrite::Update(revoked.clone(), expect)])
-            .await?;
-        revoked.version = rec.version + 1;
-        Ok(revoked)
-    };
-    let note = note.map(|n| format!("; note: {n}")).unwrap_or_default();
-    ctx.audited("revoke", &label, change, |_| {
-        format!("reason {}{note}", reason.as_str())
-    })
+            ),
+            None => format!(
+                "client '{client_id}' has no active certificate: every one is already revoked"
+            ),
+        },
+    )
+}
+
+/// Most certs revoked in one commit (each takes a roster write and an audit record).
+const REVOKES_PER_COMMIT: usize = 45;
+
+/// Revokes the active certs of one client that `pick` selects, under the client's claim: one
+/// commit of the roster updates, the head and an audit record per cert (split in commits of
+/// [`REVOKES_PER_COMMIT`] for clients with very many certs). Returns the certs revoked and
+/// every cert of the client afterwards (nothing revoked when none of its active certs is
+/// picked). `detail` is added to each audit record.
+pub(crate) async fn revoke_client_certs(
+    ctx: &Ctx,
+    client_id: &str,
+    label: &str,
+    pick: impl Fn(&CertRecord) -> bool,
+    reason: RevocationReason,
+    note: Option<&str>,
+    detail: Option<&str>,
+) -> Result<(Vec<CertRecord>, Vec<CertRecord>)> {
+    if let Some(note) = note {
+        super::validate_note(note)?;
+    }
+    on_claimed(
+        ctx,
+        client_id,
+        "revoke",
+        "revoke",
+        label,
+        |head| async move {
+            let now = ctx.now();
+            let mut certs = ctx.client_certs(client_id).await?;
+            let targets: Vec<usize> = (0..certs.len())
+                .filter(|&i| certs[i].status == CertStatus::Active && pick(&certs[i]))
+                .collect();
+            if targets.is_empty() {
+                claim::release(ctx, &head).await;
+                return Ok((Vec::new(), certs));
+            }
+            let mut revoked = Vec::with_capacity(targets.len());
+            let chunks: Vec<&[usize]> = targets.chunks(REVOKES_PER_COMMIT).collect();
+            for ((n, chunk), head_version) in chunks.iter().enumerate().zip(head.version..) {
+                let mut writes = Vec::with_capacity(chunk.len());
+                let mut audit = Vec::with_capacity(chunk.len());
+                for &i in *chunk {
+                    let rec = &certs[i];
+                    let mut r = rec.clone();
+                    r.status = CertStatus::Revoked;
+                    r.revoked_at = Some(now);
+                    r.revocation_reason = Some(reason);
+                    r.revoked_by = Some(ctx.backend.operator.clone());
+                    r.revocation_note = note.map(str::to_string);
+                    audit.push(ctx.audit_record(
+                        "revoke",
+                        &format!("{client_id} (serial {})", rec.serial),
+                        AuditOutcome::Ok,
+                        format!(
+                            "reason {}{}{}",
+                            reason.as_str(),
+                            note.map(|n| format!("; note: {n}")).unwrap_or_default(),
+                            detail.map(|d| format!("; {d}")).unwrap_or_default()
+                        ),
+                    ));
+                    writes.push(RosterWrite::Update(
+                        r,
+                        Expect {
+                            version: rec.version,
+                            active: true,
+                        },
+                    ));
+                }
+                let head_write = if n + 1 == chunks.len() {
+                    let remaining: Vec<CertRecord> = (0..certs.len())
+                        .filter(|i| !targets.contains(i))
+                        .map(|i| certs[i].clone())
+                        .collect();
+                    let current = current_cert(&remaining)
+                        .filter(|c| c.status == CertStatus::Active)
+                        .map(|c| c.serial.clone());
+                    claim::settle(
+                        &ClientHead {
+                            version: head_version,
+                            ..head.clone()
+                        },
+                        current,
+                    )
+                } else {
+                    HeadWrite {
+                        head: head.clone(),
+                        expect: head_version,
+                    }
+                };
+                ctx.backend
+                    .roster
+                    .commit(Commit {
+                        certs: writes.clone(),
+                        heads: vec![head_write],
+                        audit,
+                        fence: ctx.fence.clone(),
+                    })
+                    .await?;
+                for write in writes {
+                    if let RosterWrite::Update(mut r, expect) = write {
+                        r.version = expect.version + 1;
+                        if let Some(slot) = certs.iter_mut().find(|c| c.serial == r.serial) {
+                            *slot = r.clone();
+                        }
+                        revoked.push(r);
+                    }
+                }
+            }
+            Ok((revoked, certs))
+        },
+    )
     .await
 }
 
 /// Re-issues a client's current cert: a new serial, the same key unless `rekey`. The old cert
 /// is revoked (superseded) at once, or kept valid for the grace period by shortening its
-/// `expiry` (the only field besides `status` the deployed authorizer reads). The old item's
-/// update and the new item's put are one transaction.
+/// `expiry` (the only field besides `status` the deployed authorizer reads).
 pub async fn reissue(ctx: &Ctx, client_id: &str, opts: &ReissueOptions) -> Result<ReissueOutcome> {
     ctx.require_writable("reissue")?;
-    let certs = ctx.backend.roster.by_client(client_id).await?;
+    let certs = ctx.client_certs(client_id).await?;
     let Some(old) = current_cert(&certs).filter(|c| c.status == CertStatus::Active) else {
         return Err(Error::NotFound(format!(
             "client '{client_id}' has no active certificate to re-issue; use `issue {client_id}`"
@@ -608,48 +922,67 @@ pub async fn reissue(ctx: &Ctx, client_id: &str, opts: &ReissueOptions) -> Resul
 }
 
 /// Re-issues `old` (an active cert) under `issuer`; see [`reissue`]. Rotations call this with
-/// the CA they move clients to.
+/// the CA they move clients to. The old item's update, the new item's put, the head and the
+/// audit record are one commit.
 pub(crate) async fn reissue_record(
     ctx: &Ctx,
     issuer: &Issuer,
     old: CertRecord,
     opts: &ReissueOptions,
 ) -> Result<ReissueOutcome> {
-    let now = ctx.now();
-    let client_id = old.client_id.as_str();
-    let key = if opts.rekey {
-        let alg = opts
-            .key_algorithm
-            .or_else(|| old.key_algorithm.as_deref().and_then(KeyAlgorithm::parse))
-            .unwrap_or(ctx.env.client_key_algorithm);
-        KeySource::Generate(alg)
-    } else {
-        let pem = match &old.cert_pem {
-            Some(pem) => pem.clone(),
-            None => ctx
-                .backend
-                .vault
-                .get(&VaultItem::ClientCert(client_id.to_string()))
-                .await?
-                .map(|p| p.to_string())
-                .ok_or_else(|| {
-                    Error::NotFound(format!(
-                        "keeping the key needs the current certificate of '{client_id}', which neither the roster nor {} holds; use --rekey",
-                        ctx.backend
-                            .vault
-                            .name_of(&VaultItem::ClientCert(client_id.to_string()))
-                    ))
-                })?,
+    let client_id = &old.client_id.clone();
+    let label = &format!("{client_id} (serial {})", old.serial);
+    on_claimed(ctx, client_id, "reissue", "reissue", label, move |head| async move {
+        // The cert must still be what the caller read: re-read it under the claim.
+        let old = match ctx.backend.roster.get(&old.serial).await? {
+            Some(fresh)
+                if fresh.version == old.version && fresh.status == CertStatus::Active =>
+            {
+                fresh
+            }
+            _ => {
+                return Err(Error::conflict(
+                    Contended::Cert(old.serial.clone()),
+                    format!(
+                        "certificate {} of '{client_id}' changed since it was read (revoked or \
+                         re-issued by someone else); nothing was changed",
+                        old.serial
+                    ),
+                ));
+            }
         };
-        KeySource::ExistingCert(pem)
-    };
-    let request = ClientRequest {
-        cn: old.client_name.clone(),
-        validity_days: opts.days.unwrap_or(ctx.env.client_validity_days),
-        key,
-    };
-    let label = format!("{client_id} (serial {})", old.serial);
-    let change = async {
+        let now = ctx.now();
+        let key = if opts.rekey {
+            let alg = opts
+                .key_algorithm
+                .or_else(|| old.key_algorithm.as_deref().and_then(KeyAlgorithm::parse))
+                .unwrap_or(ctx.env.client_key_algorithm);
+            KeySource::Generate(alg)
+        } else {
+            let pem = match &old.cert_pem {
+                Some(pem) => pem.clone(),
+                None => ctx
+                    .backend
+                    .vault
+                    .get(&VaultItem::ClientCert(client_id.clone()))
+                    .await?
+                    .map(|p| p.to_string())
+                    .ok_or_else(|| {
+                        Error::NotFound(format!(
+                            "keeping the key needs the current certificate of '{client_id}', which neither the roster nor {} holds; use --rekey",
+                            ctx.backend
+                                .vault
+                                .name_of(&VaultItem::ClientCert(client_id.clone()))
+                        ))
+                    })?,
+            };
+            KeySource::ExistingCert(pem)
+        };
+        let request = ClientRequest {
+            cn: old.client_name.clone(),
+            validity_days: opts.days.unwrap_or(ctx.env.client_validity_days),
+            key,
+        };
         let issued = sign(issuer, request, now).await?;
         let mut new = new_record(client_id, &issued, issuer, now);
         new.replaces = Some(old.serial.clone());
@@ -666,89 +999,45 @@ pub(crate) async fn reissue_record(
                 superseded.revoked_by = Some(ctx.backend.operator.clone());
             }
         }
-        let previous = swap_vault(ctx, client_id, &issued).await?;
-        let expect = Expect {
-            version: old.version,
-            active: true,
-        };
-        let written = ctx
-            .backend
-            .roster
-            .transact(vec![
-                RosterWrite::Update(superseded.clone(), expect),
-                RosterWrite::Put(new.clone()),
-            ])
-            .await;
-        if let Err(err) = written {
-            restore_vault(ctx, client_id, previous).await;
-            return Err(err.into());
-        }
-        superseded.version = old.version + 1;
-        Ok(ReissueOutcome {
-            old: superseded,
-            new: outcome(new, issued, issuer),
-        })
-    };
-    ctx.audited("reissue", &label, change, |o: &ReissueOutcome| {
-        format!(
+        let detail = format!(
             "new serial {}{} under {}; old cert {}",
-            o.new.record.serial,
+            new.serial,
             if opts.rekey {
                 " (new key)"
             } else {
                 " (same key)"
             },
             issuer.info.subject,
-            match o.old.status {
+            match superseded.status {
                 CertStatus::Revoked => "revoked (superseded)".to_string(),
-                CertStatus::Active =>
-                    format!("valid until {}", crate::timefmt::format(o.old.expiry)),
+                CertStatus::Active => format!(
+                    "valid until {}",
+                    crate::timefmt::format(superseded.expiry)
+                ),
             }
-        )
+        );
+        let before = write_vault(ctx, client_id, &issued, false).await?;
+        let commit = Commit {
+            certs: vec![
+                RosterWrite::Update(
+                    superseded.clone(),
+                    Expect {
+                        version: old.version,
+                        active: true,
+                    },
+                ),
+                RosterWrite::Put(new.clone()),
+            ],
+            heads: vec![claim::settle(&head, Some(new.serial.clone()))],
+            audit: vec![ctx.audit_record("reissue", label, AuditOutcome::Ok, detail)],
+            fence: ctx.fence.clone(),
+        };
+        commit_or_restore(ctx, commit, &new, before).await?;
+        superseded.version = old.version + 1;
+        Ok(ReissueOutcome {
+            old: superseded,
+            new: outcome(new, issued, issuer),
+        })
     })
     .await
-}
-
-/// What the vault held for a client before a re-issue changed it.
-struct VaultBefore {
-    key: Option<Zeroizing<String>>,
-    cert: Option<Zeroizing<String>>,
-}
-
-async fn swap_vault(ctx: &Ctx, client_id: &str, issued: &IssuedCert) -> Result<VaultBefore> {
-    let vault = &ctx.backend.vault;
-    let key_item = VaultItem::ClientKey(client_id.to_string());
-    let cert_item = VaultItem::ClientCert(client_id.to_string());
-    let before = VaultBefore {
-        key: match &issued.key_pem {
-            Some(_) => vault.get(&key_item).await?,
-            None => None,
-        },
-        cert: vault.get(&cert_item).await?,
-    };
-    if let Some(key) = &issued.key_pem {
-        vault.put(&key_item, key, true).await?;
-    }
-    vault.put(&cert_item, &issued.cert_pem, true).await?;
-    Ok(before)
-}
-
-/// Puts back what a failed re-issue replaced, so a lost race leaves the vault as it was.
-async fn restore_vault(ctx: &Ctx, client_id: &str, before: VaultBefore) {
-    let vault = &ctx.backend.vault;
-    let items = [
-        (VaultItem::ClientKey(client_id.to_string()), before.key),
-        (VaultItem::ClientCert(client_id.to_string()), before.cert),
-    ];
-    for (item, value) in items {
-        if let Some(value) = value
-            && let Err(e) = vault.put(&item, &value, true).await
-        {
-            tracing::error!(
-                name = %vault.name_of(&item),
-                error = %e,
-                "could not restore the vault after a failed re-issue"
-            );
-        }
-    }
 }

@@ -2,7 +2,8 @@
 //! these; neither talks to a store directly.
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use serde::Serialize;
 use time::OffsetDateTime;
@@ -12,7 +13,7 @@ use crate::config::{BackendKind, EnvConfig};
 use crate::error::{Error, Result};
 use crate::model::{AuditOutcome, AuditRecord, CertRecord};
 use crate::pki::{BundleProblem, CertInfo, ChainReport, KeyAlgorithm, Subject};
-use crate::store::{Backend, DomainTruststore, TruststoreVersion};
+use crate::store::{Backend, DomainTruststore, Fence, TruststoreVersion};
 
 /// What every operation runs with: the environment, its backend and the clock.
 #[derive(Clone)]
@@ -21,24 +22,133 @@ pub struct Ctx {
     pub backend: Backend,
     /// Fixed time for tests and demos; None means the system clock.
     pub clock: Option<OffsetDateTime>,
+    /// Set while the context runs under a lease: every commit and journal save carries it.
+    pub(crate) fence: Option<Fence>,
+    /// Set with the fence: raised when the lease's heartbeat found it taken over.
+    pub(crate) lease_lost: Option<Arc<AtomicBool>>,
+    /// Issue from a CA marked compromised all the same (`--allow-compromised-ca`).
+    pub allow_compromised_ca: bool,
+    /// What operations want the operator to know besides their result (roster items they
+    /// skipped, ...): the CLI prints them on stderr, the TUI in its status line.
+    pub warnings: Arc<Mutex<Vec<String>>>,
 }
 
 impl Ctx {
+    /// A context on `backend` with the system clock.
+    pub fn new(env: EnvConfig, backend: Backend) -> Ctx {
+        Ctx {
+            env,
+            backend,
+            clock: None,
+            fence: None,
+            lease_lost: None,
+            allow_compromised_ca: false,
+            warnings: Arc::default(),
+        }
+    }
+
     /// Opens the environment's backend (embedded database or AWS clients).
     pub async fn open(env: EnvConfig) -> Result<Ctx> {
         let backend = match env.backend {
             BackendKind::Local => crate::store::local::open(&env)?,
             BackendKind::Aws => crate::store::aws::connect(&env).await?,
         };
-        Ok(Ctx {
+        Ok(Ctx::new(env, backend))
+    }
+
+    /// This context with a fixed clock.
+    pub fn with_clock(&self, now: OffsetDateTime) -> Ctx {
+        Ctx {
+            clock: Some(now),
+            ..self.clone()
+        }
+    }
+
+    /// This context on the same backend with other environment settings (pinned CAs, ...).
+    pub fn with_env(&self, env: EnvConfig) -> Ctx {
+        Ctx {
             env,
-            backend,
-            clock: None,
-        })
+            ..self.clone()
+        }
     }
 
     pub fn now(&self) -> OffsetDateTime {
         self.clock.unwrap_or_else(OffsetDateTime::now_utc)
+    }
+
+    /// Records a warning for the operator (and the log).
+    pub(crate) fn warn(&self, warning: impl Into<String>) {
+        let warning = warning.into();
+        tracing::warn!(%warning, "operation warning");
+        let mut all = self.warnings.lock().unwrap_or_else(PoisonError::into_inner);
+        if !all.contains(&warning) {
+            all.push(warning);
+        }
+    }
+
+    /// Takes the warnings recorded so far.
+    pub fn take_warnings(&self) -> Vec<String> {
+        std::mem::take(&mut *self.warnings.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// Fails when the context's lease was taken over by another run (see [`lease`]).
+    pub(crate) fn check_lease(&self) -> Result<()> {
+        if self
+            .lease_lost
+            .as_ref()
+            .is_some_and(|lost| lost.load(std::sync::atomic::Ordering::SeqCst))
+        {
+            let name = self
+                .fence
+                .as_ref()
+                .map(|f| f.lease.clone())
+                .unwrap_or_default();
+            return Err(Error::conflict(
+                crate::store::Contended::Lease(name.clone()),
+                format!(
+                    "this run lost the {name} lease (another run took it over after its heartbeat \
+                     failed); it stopped before changing anything more"
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Every roster item (without PEMs unless `with_pem`); items the console cannot read are
+    /// skipped with a warning naming each.
+    pub(crate) async fn roster(&self, with_pem: bool) -> Result<Vec<CertRecord>> {
+        let listing = self.backend.roster.scan(with_pem).await?;
+        self.warn_skipped(&listing.skipped);
+        Ok(listing.records)
+    }
+
+    /// Every item of one client, with PEMs; unreadable ones skipped with a warning.
+    pub(crate) async fn client_certs(&self, client_id: &str) -> Result<Vec<CertRecord>> {
+        let listing = self.backend.roster.client_items(client_id).await?;
+        self.warn_skipped(&listing.skipped);
+        Ok(listing.records)
+    }
+
+    fn warn_skipped(&self, skipped: &[crate::store::Skipped]) {
+        if skipped.is_empty() {
+            return;
+        }
+        let shown: Vec<String> = skipped
+            .iter()
+            .take(5)
+            .map(|s| format!("{}: {}", s.serial, s.why))
+            .collect();
+        self.warn(format!(
+            "{} roster item(s) skipped, written by other tooling in a form the console does not \
+             read (the authorizer denies them): {}{}",
+            skipped.len(),
+            shown.join("; "),
+            if skipped.len() > shown.len() {
+                "; ..."
+            } else {
+                ""
+            }
+        ));
     }
 
     /// Refuses a change in a read-only environment.
@@ -89,8 +199,29 @@ impl Ctx {
         }
     }
 
-    /// Runs a change and records it in the audit log whatever the outcome: `ok`, `conflict`
-    /// (a lost race) or `failed`. `describe` turns the result into the audit detail.
+    /// The audit record of a change that did not happen: `conflict` for a lost race,
+    /// `failed` otherwise.
+    pub(crate) fn failure_record(&self, action: &str, target: &str, err: &Error) -> AuditRecord {
+        let outcome = if err.contended().is_some() {
+            AuditOutcome::Conflict
+        } else {
+            AuditOutcome::Failed
+        };
+        self.audit_record(action, target, outcome, err.to_string())
+    }
+
+    /// Records a change that did not happen; the original error matters more than a failure
+    /// to record it.
+    pub(crate) async fn audit_failure(&self, action: &str, target: &str, err: &Error) {
+        let record = self.failure_record(action, target, err);
+        if let Err(e) = self.backend.audit.append(&record).await {
+            tracing::warn!(error = %e, "could not audit a failed change");
+        }
+    }
+
+    /// Runs a change that cannot be one transaction with its audit record (vault or S3
+    /// writes): a `started` record first, then `ok` (with `describe`'s detail), `conflict` or
+    /// `failed`, so the log shows the change even when the run dies half way.
     pub(crate) async fn audited<T, F>(
         &self,
         action: &str,
@@ -101,6 +232,8 @@ impl Ctx {
     where
         F: std::future::Future<Output = Result<T>>,
     {
+        self.audit(action, target, AuditOutcome::Started, "")
+            .await?;
         match change.await {
             Ok(value) => {
                 self.audit(action, target, AuditOutcome::Ok, describe(&value))
@@ -108,17 +241,27 @@ impl Ctx {
                 Ok(value)
             }
             Err(err) => {
-                let outcome = if err.exit_code() == 5 {
-                    AuditOutcome::Conflict
-                } else {
-                    AuditOutcome::Failed
-                };
-                // The original error matters more than a failure to record it.
-                let _ = self.audit(action, target, outcome, err.to_string()).await;
+                self.audit_failure(action, target, &err).await;
                 Err(err)
             }
         }
     }
+
+    /// This context running under `lease`.
+    pub(crate) fn under(&self, lease: &lease::LeaseGuard) -> Ctx {
+        Ctx {
+            fence: Some(lease.fence()),
+            lease_lost: Some(lease.lost_flag()),
+            ..self.clone()
+        }
+    }
+}
+
+/// A random token for leases and claims.
+pub(crate) fn random_token() -> String {
+    let mut buf = [0u8; 16];
+    rand::fill(&mut buf[..]);
+    hex::encode(buf)
 }
 
 /// Longest client_id accepted (SSM names allow 2048 characters; DNs want short CNs).
@@ -153,6 +296,27 @@ pub fn validate_client_id(id: &str) -> Result<()> {
     }
     if !id.starts_with(|c: char| c.is_ascii_alphanumeric()) {
         return fail("it starts with a punctuation character");
+    }
+    Ok(())
+}
+
+/// Longest revocation note accepted.
+pub const MAX_NOTE_LEN: usize = 1024;
+
+/// A note (`revoke --note`) is free text for people: refused when it holds control
+/// characters (they would rewrite the reader's terminal) or is over [`MAX_NOTE_LEN`].
+pub fn validate_note(note: &str) -> Result<()> {
+    if let Some(c) = note.chars().find(|c| c.is_control()) {
+        return Err(Error::Invalid(format!(
+            "the note contains the control character U+{:04X}; write it as plain text on one line",
+            c as u32
+        )));
+    }
+    if note.chars().count() > MAX_NOTE_LEN {
+        return Err(Error::Invalid(format!(
+            "the note is {} characters long; keep it under {MAX_NOTE_LEN}",
+            note.chars().count()
+        )));
     }
     Ok(())
 }
@@ -221,6 +385,17 @@ pub struct ReissueOptions {
     pub grace: Option<time::Duration>,
     pub days: Option<u32>,
     pub key_algorithm: Option<KeyAlgorithm>,
+}
+
+/// What a revoke changed.
+#[derive(Debug, Clone, Serialize)]
+pub struct RevokeOutcome {
+    pub client_id: String,
+    /// Every cert revoked, as stored afterwards.
+    pub revoked: Vec<CertRecord>,
+    /// Certs of the client the authorizer still accepts (only with `RevokeScope::KeepGrace`,
+    /// or when a single serial was revoked).
+    pub kept: Vec<CertRecord>,
 }
 
 #[derive(Clone, Serialize)]
@@ -310,25 +485,32 @@ pub struct DoctorCheck {
     pub detail: String,
 }
 
+mod authorizer;
 mod ca;
+mod claim;
 mod demo;
 mod doctor;
 mod export;
+mod journal;
+pub mod lease;
 mod lifecycle;
 mod query;
+mod repair;
 mod rotation;
 mod truststore;
 
+pub use ca::{CompromisedCa, compromised_cas};
 pub use ca::{Issuer, ca_init, ca_show, load_issuer};
 pub use demo::{demo, demo_client_ids};
 pub use doctor::doctor;
 pub use export::{export, export_issued};
-pub use lifecycle::{issue, issue_bulk, parse_bulk_file, reissue, revoke};
+pub use journal::{ClientSelection, RotationJournal, RotationKind, RotationPhase};
+pub use lifecycle::{RevokeScope, issue, issue_bulk, parse_bulk_file, reissue, revoke};
 pub use query::{audit, authorizer_cn, latest_per_client, list, show, verify};
+pub use repair::{RepairFinding, RepairReport, repair};
 pub use rotation::{
-    ClientSelection, RevokeByCaReport, RotationJournal, RotationKind, RotationOptions,
-    RotationPhase, RotationPlan, RotationReport, RotationStep, due_for_renewal, revoke_issued_by,
-    rotation_abort, rotation_plan, rotation_run, rotation_status,
+    RevokeByCaReport, RotationOptions, RotationPlan, RotationReport, RotationStep, due_for_renewal,
+    revoke_issued_by, rotation_abort, rotation_plan, rotation_run, rotation_status,
 };
 pub use truststore::{
     truststore_build, truststore_check, truststore_history, truststore_publish,

@@ -7,13 +7,25 @@ use crate::error::{Error, Result};
 use crate::model::{AuditRecord, CertRecord, CertStatus, ClientState, VaultItem};
 use crate::pki::{self, CertInfo};
 
-/// A client's current cert: its newest active one, else its newest.
+/// How a cert ranks as its client's current one: an active cert nothing replaced beats an
+/// active one in its grace period, which beats a revoked one; then the newest. Roster times
+/// are whole seconds, so an issue and a re-issue in the same second are told apart by
+/// `replacedBy`, not by time.
+fn rank(r: &CertRecord) -> (bool, bool, time::OffsetDateTime, usize, &str) {
+    let active = r.status == CertStatus::Active;
+    (
+        active,
+        active && r.replaced_by.is_none(),
+        r.issued_at,
+        r.serial.len(),
+        r.serial.as_str(),
+    )
+}
+
+/// A client's current cert: its active cert that nothing replaced (the newest, if several),
+/// else its newest active cert, else its newest cert.
 pub(crate) fn current_cert(certs: &[CertRecord]) -> Option<&CertRecord> {
-    certs
-        .iter()
-        .filter(|c| c.status == CertStatus::Active)
-        .max_by_key(|c| (c.issued_at, c.serial.len(), c.serial.clone()))
-        .or_else(|| certs.iter().max_by_key(|c| c.issued_at))
+    certs.iter().max_by(|a, b| rank(a).cmp(&rank(b)))
 }
 
 /// One record per client: the current cert (newest active, else newest), sorted by client_id.
@@ -39,7 +51,6 @@ pub fn latest_per_client(records: Vec<CertRecord>) -> Vec<CertRecord> {
 
 /// Does `a` beat `b` as a client's current cert?
 fn newer(a: &CertRecord, b: &CertRecord) -> bool {
-    let rank = |r: &CertRecord| (r.status == CertStatus::Active, r.issued_at);
     rank(a) > rank(b)
 }
 
@@ -47,7 +58,7 @@ fn newer(a: &CertRecord, b: &CertRecord) -> bool {
 pub async fn list(ctx: &Ctx, filter: StatusFilter) -> Result<Vec<CertRecord>> {
     let now = ctx.now();
     let days = i64::from(ctx.env.expiring_days);
-    let rows = latest_per_client(ctx.backend.roster.list(false).await?);
+    let rows = latest_per_client(ctx.roster(false).await?);
     Ok(rows
         .into_iter()
         .filter(|r| {
@@ -82,10 +93,10 @@ async fn find(ctx: &Ctx, key: &str) -> Result<(CertRecord, Vec<CertRecord>)> {
     if let Some(serial) = serial
         && let Some(rec) = ctx.backend.roster.get(&serial).await?
     {
-        let history = ctx.backend.roster.by_client(&rec.client_id).await?;
+        let history = ctx.client_certs(&rec.client_id).await?;
         return Ok((rec, history));
     }
-    let history = ctx.backend.roster.by_client(key).await?;
+    let history = ctx.client_certs(key).await?;
     let rec = current_cert(&history).cloned().ok_or_else(|| {
         Error::NotFound(format!(
             "no client or serial '{key}' in environment '{}'; `list` shows the roster",
@@ -221,40 +232,35 @@ pub async fn verify(ctx: &Ctx, cert_pem: &str) -> Result<Verdict> {
         }
     }
 
-    // The Lambda authorizer: item by decimal serial, status, expiry, CN = client_id.
-    let record = ctx.backend.roster.get(&info.serial_decimal).await?;
-    match &record {
-        None => reasons.push(format!(
-            "authorizer: no roster item for serial {} (the authorizer denies unknown certificates)",
-            info.serial_decimal
+    // The Lambda authorizer, step by step as it runs (it stops at its first refusal).
+    let item = ctx.backend.roster.get_item(&info.serial_decimal).await?;
+    let record = match &item {
+        Some(attrs) => crate::store::item::from_attrs(attrs).ok(),
+        None => None,
+    };
+    match (
+        super::authorizer::refusal(item.as_ref(), &info.subject, now),
+        &record,
+    ) {
+        (None, _) => {}
+        (Some(_), Some(rec)) if rec.status == CertStatus::Revoked => reasons.push(format!(
+            "authorizer: the certificate is revoked{}{}{}{}",
+            rec.revocation_reason
+                .map(|r| format!(" ({})", r.as_str()))
+                .unwrap_or_default(),
+            rec.revoked_at
+                .map(|t| format!(" since {}", crate::timefmt::format(t)))
+                .unwrap_or_default(),
+            rec.revoked_by
+                .as_deref()
+                .map(|by| format!(" by {by}"))
+                .unwrap_or_default(),
+            rec.revocation_note
+                .as_deref()
+                .map(|n| format!(": {n}"))
+                .unwrap_or_default()
         )),
-        Some(rec) => {
-            if rec.status != CertStatus::Active {
-                reasons.push(format!(
-                    "authorizer: the certificate is revoked{}{}",
-                    rec.revocation_reason
-                        .map(|r| format!(" ({})", r.as_str()))
-                        .unwrap_or_default(),
-                    rec.revoked_at
-                        .map(|t| format!(" since {}", crate::timefmt::format(t)))
-                        .unwrap_or_default()
-                ));
-            }
-            if now > rec.expiry {
-                reasons.push(format!(
-                    "authorizer: the item's expiry {} has passed",
-                    crate::timefmt::format(rec.expiry)
-                ));
-            }
-            match authorizer_cn(&info.subject) {
-                Some(cn) if cn == rec.client_id => {}
-                Some(cn) => reasons.push(format!(
-                    "authorizer: CN '{cn}' is not the item's client_id '{}'",
-                    rec.client_id
-                )),
-                None => reasons.push("authorizer: the subject has no CN".into()),
-            }
-        }
+        (Some(why), _) => reasons.push(format!("authorizer: {why}")),
     }
     Ok(Verdict {
         allow: reasons.is_empty(),

@@ -1,7 +1,8 @@
 //! Rotations without a refused request: the intermediate, the root, or the client certs.
 //!
-//! A rotation is a journaled plan (the journal lives in the vault beside the CA, so every
-//! operator's console sees it) that moves through explicit phases:
+//! A rotation is a journaled plan (the journal is a document of the console's coordination
+//! state, so every operator's console sees it; see [`super::journal`]) run under the CA
+//! lease, so only one run at a time advances it, through explicit phases:
 //!
 //! | phase | what the step did |
 //! |---|---|
@@ -26,164 +27,21 @@
 use std::collections::{HashMap, HashSet};
 
 use futures::StreamExt;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use time::{Duration, OffsetDateTime};
 
 use super::ca::{Issuer, load_current_issuer, load_next_issuer};
+use super::journal::{self, ClientSelection, RotationJournal, RotationKind, RotationPhase};
 use super::lifecycle::reissue_record;
 use super::truststore::truststore_publish;
-use super::{Ctx, Progress, ReissueOptions};
+use super::{Ctx, Progress, ReissueOptions, lease};
 use crate::error::{Error, Result};
 use crate::model::{CertRecord, CertStatus, RevocationReason, VaultItem};
 use crate::pki::{self, CaMaterial, CaParams, KeyAlgorithm, Subject};
-use crate::store::{Expect, RosterWrite};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum RotationKind {
-    /// New intermediate under the same root.
-    Intermediate,
-    /// New root (and a new intermediate under it in a three-tier hierarchy).
-    Root,
-    /// New certs for selected clients from the same CA.
-    Clients,
-}
-
-impl RotationKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RotationKind::Intermediate => "intermediate",
-            RotationKind::Root => "root",
-            RotationKind::Clients => "clients",
-        }
-    }
-
-    /// The CLI command that runs this kind of rotation.
-    pub fn command(self) -> &'static str {
-        match self {
-            RotationKind::Intermediate => "ca rotate-intermediate",
-            RotationKind::Root => "ca rotate-root",
-            RotationKind::Clients => "rotate-clients",
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum RotationPhase {
-    Started,
-    Prepared,
-    Published,
-    Moved,
-    Promoted,
-    Done,
-    Aborted,
-}
-
-impl RotationPhase {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RotationPhase::Started => "started",
-            RotationPhase::Prepared => "prepared",
-            RotationPhase::Published => "published",
-            RotationPhase::Moved => "moved",
-            RotationPhase::Promoted => "promoted",
-            RotationPhase::Done => "done",
-            RotationPhase::Aborted => "aborted",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        [
-            RotationPhase::Started,
-            RotationPhase::Prepared,
-            RotationPhase::Published,
-            RotationPhase::Moved,
-            RotationPhase::Promoted,
-            RotationPhase::Done,
-        ]
-        .into_iter()
-        .find(|p| p.as_str() == s)
-    }
-
-    pub fn is_terminal(self) -> bool {
-        matches!(self, RotationPhase::Done | RotationPhase::Aborted)
-    }
-}
-
-/// Which clients a client rotation renews.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "kebab-case")]
-pub enum ClientSelection {
-    /// Every active client.
-    #[default]
-    All,
-    /// These client ids.
-    Ids(Vec<String>),
-    /// Clients whose cert expires within this many days of the rotation's start.
-    DueWithinDays(u32),
-}
-
-/// The journal of a rotation (JSON in the vault's `ca/rotation/journal`; never secrets).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct RotationJournal {
-    pub id: String,
-    pub kind: RotationKind,
-    pub phase: RotationPhase,
-    /// An abort after clients moved: the steps now move clients back to the current CA.
-    pub rolling_back: bool,
-    #[serde(with = "time::serde::rfc3339")]
-    pub started_at: OffsetDateTime,
-    pub started_by: String,
-    #[serde(with = "time::serde::rfc3339")]
-    pub updated_at: OffsetDateTime,
-    /// How long a superseded cert stays valid after its client got the new one.
-    pub grace_secs: i64,
-    pub rekey: bool,
-    /// Validity of the new client certs (None: the environment's default).
-    pub client_days: Option<u32>,
-    /// Fingerprint and subject of the CA clients move away from (the issuing CA at start).
-    pub old_issuer: String,
-    pub old_issuer_subject: String,
-    /// Fingerprint and subject of the CA clients move to (the same for a client rotation).
-    pub new_issuer: Option<String>,
-    pub new_issuer_subject: Option<String>,
-    /// Client rotation: which clients.
-    #[serde(default)]
-    pub selection: ClientSelection,
-    /// When the first client was moved in the current direction (grace is due from then).
-    #[serde(default, with = "time::serde::rfc3339::option")]
-    pub first_move_at: Option<OffsetDateTime>,
-    /// Superseded certs may be revoked and the old CA dropped from this time on.
-    #[serde(default, with = "time::serde::rfc3339::option")]
-    pub grace_until: Option<OffsetDateTime>,
-    /// The truststore version that trusts both CAs, then the final one.
-    pub published_version: Option<String>,
-    /// Clients re-issued so far in the current direction.
-    #[serde(default)]
-    pub moved: u64,
-}
-
-impl RotationJournal {
-    pub fn grace(&self) -> Duration {
-        Duration::seconds(self.grace_secs)
-    }
-
-    /// The phase the next `--resume` runs.
-    pub fn next_step(&self) -> Option<RotationPhase> {
-        let clients = self.kind == RotationKind::Clients;
-        match self.phase {
-            RotationPhase::Started if clients => Some(RotationPhase::Moved),
-            RotationPhase::Started => Some(RotationPhase::Prepared),
-            RotationPhase::Prepared => Some(RotationPhase::Published),
-            RotationPhase::Published => Some(RotationPhase::Moved),
-            RotationPhase::Moved if clients => Some(RotationPhase::Done),
-            RotationPhase::Moved => Some(RotationPhase::Promoted),
-            RotationPhase::Promoted => Some(RotationPhase::Done),
-            RotationPhase::Done | RotationPhase::Aborted => None,
-        }
-    }
-}
+/// Largest journal kept (a DynamoDB item holds 400 KB; selections of client ids are the
+/// only part that grows).
+const MAX_JOURNAL_BYTES: usize = 64 * 1024;
 
 /// How to run a rotation.
 #[derive(Clone)]
@@ -269,71 +127,10 @@ pub struct RevokeByCaReport {
     pub matching: usize,
     pub clients: Vec<String>,
     pub revoked: usize,
+    /// Clients whose certs could not be revoked (client, why); running again retries them.
     pub failed: Vec<(String, String)>,
-}
-
-async fn load_journal(ctx: &Ctx) -> Result<Option<RotationJournal>> {
-    let Some(text) = ctx.backend.vault.get(&VaultItem::RotationJournal).await? else {
-        return Ok(None);
-    };
-    serde_json::from_str(&text).map(Some).map_err(|e| {
-        Error::Invalid(format!(
-            "the rotation journal {} is unreadable ({e}); fix or delete it by hand",
-            ctx.backend.vault.name_of(&VaultItem::RotationJournal)
-        ))
-    })
-}
-
-async fn save(ctx: &Ctx, journal: &mut RotationJournal) -> Result<()> {
-    journal.updated_at = ctx.now();
-    let text = serde_json::to_string(journal)
-        .map_err(|e| Error::Io(format!("cannot encode the rotation journal: {e}")))?;
-    ctx.backend
-        .vault
-        .put(&VaultItem::RotationJournal, &text, true)
-        .await?;
-    Ok(())
-}
-
-/// The rotation in the journal (finished ones included), if any.
-pub async fn rotation_status(ctx: &Ctx) -> Result<Option<RotationJournal>> {
-    load_journal(ctx).await
-}
-
-/// Some(kind) while new certs must come from the rotation's new CA: after the bundle that
-/// trusts it is published, unless the rotation is moving clients back.
-pub(crate) async fn issuing_with_next(ctx: &Ctx) -> Result<Option<RotationKind>> {
-    Ok(load_journal(ctx).await?.and_then(|j| {
-        (j.kind != RotationKind::Clients
-            && !j.rolling_back
-            && matches!(
-                j.phase,
-                RotationPhase::Published | RotationPhase::Moved | RotationPhase::Promoted
-            ))
-        .then_some(j.kind)
-    }))
-}
-
-/// The new CA's chain (DER, issuer first) while a CA rotation keeps it in the bundle.
-pub(crate) async fn next_chain_der(ctx: &Ctx) -> Result<Option<Vec<Vec<u8>>>> {
-    let Some(j) = load_journal(ctx).await? else {
-        return Ok(None);
-    };
-    let keeps_next = j.kind != RotationKind::Clients
-        && j.phase >= RotationPhase::Prepared
-        && !j.phase.is_terminal()
-        && !(j.rolling_back && j.phase == RotationPhase::Promoted);
-    if !keeps_next {
-        return Ok(None);
-    }
-    let vault = &ctx.backend.vault;
-    let mut chain = Vec::new();
-    for item in [VaultItem::NextIntermediateCert, VaultItem::NextRootCert] {
-        if let Some(pem) = vault.get(&item).await? {
-            chain.extend(pki::parse_pem_certs(&pem, false)?);
-        }
-    }
-    Ok((!chain.is_empty()).then_some(chain))
+    /// The CAs now marked compromised (nothing is issued from them until they are rotated).
+    pub marked_compromised: Vec<String>,
 }
 
 /// The CN of a rotated CA: the old one's without an earlier rotation stamp, plus the date.
@@ -605,7 +402,7 @@ async fn move_clients(
         let total = plan.to_move.len();
         if total > 0 && j.first_move_at.is_none() {
             j.first_move_at = Some(ctx.now());
-            save(ctx, j).await?;
+            journal::save(ctx, j).await?;
         }
         if pass > 0 {
             tracing::warn!(
@@ -644,16 +441,18 @@ async fn move_clients(
     Ok((moved, failed))
 }
 
-/// Revokes the certs the rotation superseded (they are past their grace period by now).
+/// Revokes the certs the rotation superseded (they are past their grace period by now),
+/// each client under its claim, with an audit record per cert.
 async fn revoke_superseded(
     ctx: &Ctx,
     j: &RotationJournal,
     opts: &RotationOptions,
 ) -> Result<usize> {
-    let records = ctx.backend.roster.list(true).await?;
+    let records = ctx.roster(true).await?;
     let cas = known_cas(j);
     let (from, _) = direction(j);
-    let targets: Vec<CertRecord> = records
+    let mut targets: HashMap<String, HashSet<String>> = HashMap::new();
+    for r in records
         .into_iter()
         .filter(|r| r.status == CertStatus::Active)
         .filter(|r| match j.kind {
@@ -662,35 +461,31 @@ async fn revoke_superseded(
             }
             _ => issuer_of(r, &cas).is_none_or(|fp| fp == from) && r.replaced_by.is_some(),
         })
-        .collect();
-    let now = ctx.now();
-    let operator = ctx.backend.operator.clone();
-    let mut stream = futures::stream::iter(targets.into_iter().map(|rec| {
-        let operator = operator.clone();
-        async move {
-            let mut revoked = rec.clone();
-            revoked.status = CertStatus::Revoked;
-            revoked.revoked_at = Some(now);
-            revoked.revocation_reason = Some(RevocationReason::Superseded);
-            revoked.revoked_by = Some(operator);
-            let expect = Expect {
-                version: rec.version,
-                active: true,
-            };
-            ctx.backend
-                .roster
-                .transact(vec![RosterWrite::Update(revoked, expect)])
-                .await
-        }
-    }))
-    .buffer_unordered(opts.concurrency.max(1));
+    {
+        targets.entry(r.client_id).or_default().insert(r.serial);
+    }
+    let detail = format!("rotation {}: grace period over", j.id);
+    let detail = detail.as_str();
+    let mut stream =
+        futures::stream::iter(targets.into_iter().map(|(client, serials)| async move {
+            super::lifecycle::revoke_client_certs(
+                ctx,
+                &client,
+                &client,
+                |c| serials.contains(&c.serial),
+                RevocationReason::Superseded,
+                None,
+                Some(detail),
+            )
+            .await
+        }))
+        .buffer_unordered(opts.concurrency.max(1));
     let mut count = 0;
     while let Some(res) = stream.next().await {
         match res {
-            Ok(()) => count += 1,
-            // Revoked meanwhile by someone else: the goal is reached all the same.
-            Err(crate::store::StoreError::Conflict(_)) => {}
-            Err(e) => return Err(e.into()),
+            // Nothing left when someone else revoked them meanwhile: the goal is reached.
+            Ok((revoked, _)) => count += revoked.len(),
+            Err(e) => return Err(e),
         }
     }
     Ok(count)
@@ -746,6 +541,27 @@ async fn clear_next(ctx: &Ctx) -> Result<()> {
         ctx.backend.vault.delete(&item).await?;
     }
     Ok(())
+}
+
+/// The last step of every rotation: the vault and the client heads follow the roster
+/// (`repair`); returns what it did, for the step's detail.
+async fn reconcile(ctx: &Ctx) -> Result<String> {
+    let report = super::repair::repair_clients(ctx, None, true).await?;
+    let fixed = report.findings.iter().filter(|f| f.fixed).count();
+    let open: Vec<String> = report
+        .findings
+        .iter()
+        .filter(|f| !f.fixed)
+        .map(|f| format!("{}: {}", f.client_id, f.problem))
+        .collect();
+    for left in &open {
+        ctx.warn(format!("repair after the rotation left: {left}"));
+    }
+    Ok(format!(
+        "vault checked against the roster for {} client(s): {fixed} repaired, {} left for an operator (`repair --dry-run`)",
+        report.clients,
+        open.len()
+    ))
 }
 
 /// Before clients move to a new CA, the gateway must serve a bundle that trusts it.
@@ -818,22 +634,32 @@ async fn new_journal(
         grace_until: None,
         published_version: None,
         moved: 0,
+        stored_version: 0,
     })
+}
+
+/// The rotation in the journal (finished ones included), if any.
+pub async fn rotation_status(ctx: &Ctx) -> Result<Option<RotationJournal>> {
+    journal::load(ctx).await
 }
 
 /// Starts a rotation of `kind` (refused while another one is unfinished).
 async fn start(ctx: &Ctx, kind: RotationKind, opts: &RotationOptions) -> Result<RotationJournal> {
-    if let Some(j) = load_journal(ctx).await?
+    let previous = journal::load(ctx).await?;
+    if let Some(j) = &previous
         && !j.phase.is_terminal()
     {
-        return Err(Error::Conflict(format!(
-            "a {} rotation ({}) is in phase {} since {}; `{} --resume` continues it, `--abort` ends it",
-            j.kind.as_str(),
-            j.id,
-            j.phase.as_str(),
-            crate::timefmt::format(j.updated_at),
-            j.kind.command()
-        )));
+        return Err(Error::conflict(
+            crate::store::Contended::Journal,
+            format!(
+                "a {} rotation ({}) is in phase {} since {}; `{} --resume` continues it, `--abort` ends it",
+                j.kind.as_str(),
+                j.id,
+                j.phase.as_str(),
+                crate::timefmt::format(j.updated_at),
+                j.kind.command()
+            ),
+        ));
     }
     if opts.grace < Duration::ZERO {
         return Err(Error::Invalid("the grace period cannot be negative".into()));
@@ -849,15 +675,16 @@ async fn start(ctx: &Ctx, kind: RotationKind, opts: &RotationOptions) -> Result<
         tokio::time::sleep((Duration::SECOND - into_second).unsigned_abs()).await;
     }
     let mut j = new_journal(ctx, kind, opts).await?;
+    j.stored_version = previous.map_or(0, |p| p.stored_version);
     let text = serde_json::to_string(&j).unwrap_or_default();
-    if text.len() > crate::store::aws::STANDARD_TIER_LIMIT {
+    if text.len() > MAX_JOURNAL_BYTES {
         return Err(Error::Invalid(format!(
-            "the selection is too long to journal ({} bytes over SSM's 4096-byte limit); \
+            "the selection is too long to journal ({} bytes, at most {MAX_JOURNAL_BYTES}); \
              select fewer clients at once, or use --all / --due-within",
-            text.len() - crate::store::aws::STANDARD_TIER_LIMIT
+            text.len()
         )));
     }
-    save(ctx, &mut j).await?;
+    journal::save(ctx, &mut j).await?;
     ctx.audit(
         "rotation.start",
         &j.id,
@@ -875,7 +702,8 @@ async fn start(ctx: &Ctx, kind: RotationKind, opts: &RotationOptions) -> Result<
 }
 
 /// Starts (or with `resume`, continues) a rotation and runs its phases until it is done,
-/// reaches `stop_after`, or must wait for the grace period or the gateway.
+/// reaches `stop_after`, or must wait for the grace period or the gateway. Runs under the CA
+/// lease: a second run at the same time is refused, naming this one.
 pub async fn rotation_run(
     ctx: &Ctx,
     kind: RotationKind,
@@ -883,17 +711,37 @@ pub async fn rotation_run(
     resume: bool,
 ) -> Result<RotationReport> {
     ctx.require_writable("rotation")?;
+    let purpose = format!(
+        "{} {}",
+        kind.command(),
+        if resume { "--resume" } else { "(start)" }
+    );
+    lease::exclusive(ctx, &purpose, |ctx| async move {
+        run_phases(&ctx, kind, opts, resume).await
+    })
+    .await
+}
+
+async fn run_phases(
+    ctx: &Ctx,
+    kind: RotationKind,
+    opts: &RotationOptions,
+    resume: bool,
+) -> Result<RotationReport> {
     let mut j = if resume {
-        let j = load_journal(ctx).await?.filter(|j| !j.phase.is_terminal());
+        let j = journal::load(ctx).await?.filter(|j| !j.phase.is_terminal());
         match j {
             Some(j) if j.kind == kind => j,
             Some(j) => {
-                return Err(Error::Conflict(format!(
-                    "the rotation in progress is a {} rotation ({}); resume it with `{} --resume`",
-                    j.kind.as_str(),
-                    j.id,
-                    j.kind.command()
-                )));
+                return Err(Error::conflict(
+                    crate::store::Contended::Journal,
+                    format!(
+                        "the rotation in progress is a {} rotation ({}); resume it with `{} --resume`",
+                        j.kind.as_str(),
+                        j.id,
+                        j.kind.command()
+                    ),
+                ));
             }
             None => {
                 return Err(Error::NotFound(format!(
@@ -913,6 +761,7 @@ pub async fn rotation_run(
         if opts.stop_after.is_some_and(|stop| j.phase >= stop) {
             break;
         }
+        ctx.check_lease()?;
         let detail = match next {
             RotationPhase::Prepared => prepare(ctx, &mut j, opts).await?,
             RotationPhase::Published => {
@@ -940,16 +789,19 @@ pub async fn rotation_run(
                     && !j.rolling_back
                     && let Some(why) = domain_ready(ctx, &j).await?
                 {
-                    return Err(Error::Conflict(format!(
-                        "clients are not moved yet: {why}. Wait for the gateway, then `{} --resume`",
-                        j.kind.command()
-                    )));
+                    return Err(Error::conflict(
+                        crate::store::Contended::Journal,
+                        format!(
+                            "clients are not moved yet: {why}. Wait for the gateway, then `{} --resume`",
+                            j.kind.command()
+                        ),
+                    ));
                 }
                 let (moved, fails) = move_clients(ctx, &mut j, opts).await?;
                 j.moved += moved as u64;
                 if !fails.is_empty() {
                     failed = fails;
-                    save(ctx, &mut j).await?;
+                    journal::save(ctx, &mut j).await?;
                     step(
                         &mut steps,
                         j.phase,
@@ -994,7 +846,7 @@ pub async fn rotation_run(
                     j.moved += late as u64;
                     j.grace_until = Some(now + j.grace());
                     failed = fails;
-                    save(ctx, &mut j).await?;
+                    journal::save(ctx, &mut j).await?;
                     step(
                         &mut steps,
                         j.phase,
@@ -1011,12 +863,15 @@ pub async fn rotation_run(
                 let revoked = revoke_superseded(ctx, &j, opts).await?;
                 let mut detail = format!("revoked {revoked} superseded cert(s)");
                 if j.kind != RotationKind::Clients && !j.rolling_back {
+                    ctx.check_lease()?;
                     detail.push_str("; ");
                     detail.push_str(&promote(ctx, &j).await?);
                 }
                 if j.kind == RotationKind::Clients {
+                    detail.push_str("; ");
+                    detail.push_str(&reconcile(ctx).await?);
                     j.phase = RotationPhase::Done;
-                    save(ctx, &mut j).await?;
+                    journal::save(ctx, &mut j).await?;
                     step(&mut steps, RotationPhase::Done, detail);
                     continue;
                 }
@@ -1025,19 +880,21 @@ pub async fn rotation_run(
             RotationPhase::Done => {
                 let published = truststore_publish(ctx, false).await?;
                 j.published_version = Some(published.version.version_id.clone());
+                ctx.check_lease()?;
                 clear_next(ctx).await?;
                 let detail = format!(
-                    "published truststore version {} without {}",
+                    "published truststore version {} without {}; {}",
                     published.version.version_id,
                     if j.rolling_back {
                         j.new_issuer_subject.as_deref().unwrap_or("the new CA")
                     } else {
                         j.old_issuer_subject.as_str()
-                    }
+                    },
+                    reconcile(ctx).await?
                 );
                 if j.rolling_back {
                     j.phase = RotationPhase::Aborted;
-                    save(ctx, &mut j).await?;
+                    journal::save(ctx, &mut j).await?;
                     step(&mut steps, RotationPhase::Aborted, detail);
                     continue;
                 }
@@ -1052,7 +909,7 @@ pub async fn rotation_run(
             }
         };
         j.phase = next;
-        save(ctx, &mut j).await?;
+        journal::save(ctx, &mut j).await?;
         step(&mut steps, next, detail);
     }
     if !steps.is_empty() {
@@ -1082,10 +939,18 @@ pub async fn rotation_run(
 
 /// Ends the rotation in progress. Before any client moved, the new CA is dropped at once.
 /// After, the rotation turns around: `--resume` moves those clients back (with the grace
-/// period) and then drops the new CA. Refused once the new CA is the CA.
+/// period) and then drops the new CA. Refused once the new CA is the CA. Runs under the CA
+/// lease.
 pub async fn rotation_abort(ctx: &Ctx) -> Result<RotationReport> {
     ctx.require_writable("rotation abort")?;
-    let Some(mut j) = load_journal(ctx).await?.filter(|j| !j.phase.is_terminal()) else {
+    lease::exclusive(ctx, "rotation --abort", |ctx| async move {
+        abort_locked(&ctx).await
+    })
+    .await
+}
+
+async fn abort_locked(ctx: &Ctx) -> Result<RotationReport> {
+    let Some(mut j) = journal::load(ctx).await?.filter(|j| !j.phase.is_terminal()) else {
         return Err(Error::NotFound(format!(
             "no rotation is in progress in environment '{}'",
             ctx.env.name
@@ -1093,11 +958,14 @@ pub async fn rotation_abort(ctx: &Ctx) -> Result<RotationReport> {
     };
     let mut steps = Vec::new();
     if j.rolling_back {
-        return Err(Error::Conflict(format!(
-            "the rotation {} is already being rolled back; `{} --resume` finishes it",
-            j.id,
-            j.kind.command()
-        )));
+        return Err(Error::conflict(
+            crate::store::Contended::Journal,
+            format!(
+                "the rotation {} is already being rolled back; `{} --resume` finishes it",
+                j.id,
+                j.kind.command()
+            ),
+        ));
     }
     match (j.kind, j.phase) {
         (RotationKind::Clients, _) | (_, RotationPhase::Started | RotationPhase::Prepared) => {
@@ -1105,7 +973,7 @@ pub async fn rotation_abort(ctx: &Ctx) -> Result<RotationReport> {
                 clear_next(ctx).await?;
             }
             j.phase = RotationPhase::Aborted;
-            save(ctx, &mut j).await?;
+            journal::save(ctx, &mut j).await?;
             step(
                 &mut steps,
                 RotationPhase::Aborted,
@@ -1122,7 +990,7 @@ pub async fn rotation_abort(ctx: &Ctx) -> Result<RotationReport> {
             j.first_move_at = None;
             j.grace_until = None;
             j.moved = 0;
-            save(ctx, &mut j).await?;
+            journal::save(ctx, &mut j).await?;
             step(
                 &mut steps,
                 RotationPhase::Published,
@@ -1134,12 +1002,15 @@ pub async fn rotation_abort(ctx: &Ctx) -> Result<RotationReport> {
             );
         }
         _ => {
-            return Err(Error::Conflict(format!(
-                "the new CA is already the CA (phase {}); `{} --resume` finishes publishing, and \
+            return Err(Error::conflict(
+                crate::store::Contended::Journal,
+                format!(
+                    "the new CA is already the CA (phase {}); `{} --resume` finishes publishing, and \
                  going back takes a new rotation",
-                j.phase.as_str(),
-                j.kind.command()
-            )));
+                    j.phase.as_str(),
+                    j.kind.command()
+                ),
+            ));
         }
     }
     ctx.audit(
@@ -1168,17 +1039,20 @@ pub async fn rotation_plan(
     opts: &RotationOptions,
     resume: bool,
 ) -> Result<RotationPlan> {
-    let journal = load_journal(ctx).await?.filter(|j| !j.phase.is_terminal());
+    let journal = journal::load(ctx).await?.filter(|j| !j.phase.is_terminal());
     let j = match (&journal, resume) {
         (Some(j), true) => j.clone(),
         (Some(j), false) => {
-            return Err(Error::Conflict(format!(
-                "a {} rotation ({}) is in phase {}; plan the rest with `{} --resume --dry-run`",
-                j.kind.as_str(),
-                j.id,
-                j.phase.as_str(),
-                j.kind.command()
-            )));
+            return Err(Error::conflict(
+                crate::store::Contended::Journal,
+                format!(
+                    "a {} rotation ({}) is in phase {}; plan the rest with `{} --resume --dry-run`",
+                    j.kind.as_str(),
+                    j.id,
+                    j.phase.as_str(),
+                    j.kind.command()
+                ),
+            ));
         }
         (None, true) => {
             return Err(Error::NotFound(format!(
@@ -1260,9 +1134,8 @@ pub async fn due_for_renewal(ctx: &Ctx, days: u32) -> Result<Vec<CertRecord>> {
     Ok(rows)
 }
 
-/// Finds a CA by `intermediate`, `root`, `next`, a SHA-256 fingerprint (hex, colons optional,
-/// at least 8 digits of its start) or an exact subject DN, among the CAs the vault holds.
-async fn find_ca(ctx: &Ctx, which: &str) -> Result<pki::CertInfo> {
+/// The CAs the vault holds, by slot name.
+async fn vault_cas(ctx: &Ctx) -> Result<Vec<(&'static str, pki::CertInfo)>> {
     let vault = &ctx.backend.vault;
     let mut cas = Vec::new();
     for (name, item) in [
@@ -1275,6 +1148,12 @@ async fn find_ca(ctx: &Ctx, which: &str) -> Result<pki::CertInfo> {
             cas.push((name, pki::inspect(pem.as_bytes())?));
         }
     }
+    Ok(cas)
+}
+
+/// Finds a CA by `intermediate`, `root`, `next`, a SHA-256 fingerprint (hex, colons optional,
+/// at least 8 digits of its start) or an exact subject DN, among the CAs the vault holds.
+fn find_ca(cas: &[(&str, pki::CertInfo)], which: &str) -> Result<pki::CertInfo> {
     if let Some((_, info)) = cas.iter().find(|(n, _)| *n == which) {
         return Ok(info.clone());
     }
@@ -1304,79 +1183,147 @@ async fn find_ca(ctx: &Ctx, which: &str) -> Result<pki::CertInfo> {
     )))
 }
 
-/// Emergency switch for a compromised CA: revokes every active cert it issued (reason
-/// `ca-compromise` unless given), at most `concurrency` at once. With `dry_run`, only counts.
+/// A CA and every CA of the vault under it: a root brings the intermediates it signed, so
+/// revoking by a root reaches every client cert that chains to it.
+fn ca_and_below(ca: &pki::CertInfo, cas: &[(&str, pki::CertInfo)]) -> Vec<pki::CertInfo> {
+    let mut out = vec![ca.clone()];
+    if ca.self_signed {
+        for (_, other) in cas {
+            if !other.self_signed
+                && other.issuer == ca.subject
+                && !out
+                    .iter()
+                    .any(|o| o.fingerprint_sha256 == other.fingerprint_sha256)
+            {
+                out.push(other.clone());
+            }
+        }
+    }
+    out
+}
+
+/// Does revoking by CA for this reason mean the CA itself must no longer issue?
+fn compromises_the_ca(reason: RevocationReason) -> bool {
+    matches!(
+        reason,
+        RevocationReason::CaCompromise
+            | RevocationReason::KeyCompromise
+            | RevocationReason::AaCompromise
+    )
+}
+
+/// Emergency switch for a compromised CA: revokes every active cert it issued (for a root,
+/// every cert under it, its intermediates' included), at most `concurrency` clients at once,
+/// each with the client's head and an audit record per cert. With a compromise reason the CA
+/// (and the CAs under it) is marked compromised, and nothing is issued from it until it is
+/// rotated. With `dry_run`, only counts. Runs under the CA lease.
 pub async fn revoke_issued_by(
     ctx: &Ctx,
     ca: &str,
     reason: RevocationReason,
+    note: Option<&str>,
     dry_run: bool,
     concurrency: usize,
 ) -> Result<RevokeByCaReport> {
-    if !dry_run {
-        ctx.require_writable("revoke --issued-by")?;
+    if let Some(note) = note {
+        super::validate_note(note)?;
     }
-    let info = find_ca(ctx, ca).await?;
-    let cas = vec![(info.fingerprint_sha256.clone(), info.subject.clone())];
-    let records = ctx.backend.roster.list(true).await?;
-    let matching: Vec<CertRecord> = records
+    let cas = vault_cas(ctx).await?;
+    let info = find_ca(&cas, ca)?;
+    let below = ca_and_below(&info, &cas);
+    let known: Vec<(String, String)> = cas
+        .iter()
+        .map(|(_, i)| (i.fingerprint_sha256.clone(), i.subject.clone()))
+        .collect();
+    let fingerprints: HashSet<&str> = below
+        .iter()
+        .map(|i| i.fingerprint_sha256.as_str())
+        .collect();
+    let records = ctx.roster(false).await?;
+    let mut by_client: HashMap<String, HashSet<String>> = HashMap::new();
+    let mut matching = 0;
+    for r in records
         .into_iter()
         .filter(|r| r.status == CertStatus::Active)
-        .filter(|r| issuer_of(r, &cas).as_deref() == Some(info.fingerprint_sha256.as_str()))
-        .collect();
-    let mut clients: Vec<String> = matching
-        .iter()
-        .map(|r| r.client_id.clone())
-        .collect::<HashSet<_>>()
-        .into_iter()
-        .collect();
+    {
+        if issuer_of(&r, &known).is_some_and(|fp| fingerprints.contains(fp.as_str())) {
+            matching += 1;
+            by_client.entry(r.client_id).or_default().insert(r.serial);
+        }
+    }
+    let mut clients: Vec<String> = by_client.keys().cloned().collect();
     clients.sort();
     let mut report = RevokeByCaReport {
         ca_subject: info.subject.clone(),
         ca_fingerprint: info.fingerprint_sha256.clone(),
         dry_run,
-        matching: matching.len(),
+        matching,
         clients,
         revoked: 0,
         failed: Vec::new(),
+        marked_compromised: Vec::new(),
     };
     if dry_run {
         return Ok(report);
     }
-    let note = format!("issued by {} ({})", info.subject, info.fingerprint_sha256);
-    let note_ref = note.as_str();
-    let mut stream = futures::stream::iter(matching.into_iter().map(|rec| async move {
-        let serial = rec.serial.clone();
-        (
-            format!("{} (serial {serial})", rec.client_id),
-            super::revoke(ctx, &serial, reason, Some(note_ref)).await,
-        )
-    }))
-    .buffer_unordered(concurrency.max(1));
-    while let Some((label, res)) = stream.next().await {
-        match res {
-            Ok(_) => report.revoked += 1,
-            Err(e) if e.exit_code() == 5 => {}
-            Err(e) => report.failed.push((label, e.to_string())),
+    ctx.require_writable("revoke --issued-by")?;
+    let purpose = format!("revoke --issued-by {}", info.subject);
+    lease::exclusive(ctx, &purpose, |ctx| async move {
+        let detail = format!("issued by {} ({})", info.subject, info.fingerprint_sha256);
+        let detail = detail.as_str();
+        let ctx = &ctx;
+        let mut stream =
+            futures::stream::iter(by_client.into_iter().map(|(client, serials)| async move {
+                let res = super::lifecycle::revoke_client_certs(
+                    ctx,
+                    &client,
+                    &client,
+                    |c| serials.contains(&c.serial),
+                    reason,
+                    note,
+                    Some(detail),
+                )
+                .await;
+                (client, res)
+            }))
+            .buffer_unordered(concurrency.max(1));
+        while let Some((client, res)) = stream.next().await {
+            match res {
+                Ok((revoked, _)) => report.revoked += revoked.len(),
+                Err(e) => report.failed.push((client, e.to_string())),
+            }
         }
-    }
-    report.failed.sort();
-    ctx.audit(
-        "revoke.issued-by",
-        &info.subject,
-        if report.failed.is_empty() {
-            crate::model::AuditOutcome::Ok
-        } else {
-            crate::model::AuditOutcome::Failed
-        },
-        format!(
-            "{} of {} active cert(s) revoked ({}); {} failed",
-            report.revoked,
-            report.matching,
-            reason.as_str(),
-            report.failed.len()
-        ),
-    )
-    .await?;
-    Ok(report)
+        report.failed.sort();
+        if compromises_the_ca(reason) {
+            super::ca::mark_compromised(ctx, &below, reason).await?;
+            report.marked_compromised = below.iter().map(|i| i.subject.clone()).collect();
+        }
+        ctx.audit(
+            "revoke.issued-by",
+            &info.subject,
+            if report.failed.is_empty() {
+                crate::model::AuditOutcome::Ok
+            } else {
+                crate::model::AuditOutcome::Failed
+            },
+            format!(
+                "{} of {} active cert(s) revoked ({}); {} client(s) failed{}",
+                report.revoked,
+                report.matching,
+                reason.as_str(),
+                report.failed.len(),
+                if report.marked_compromised.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        "; marked compromised: {}",
+                        report.marked_compromised.join("; ")
+                    )
+                }
+            ),
+        )
+        .await?;
+        Ok(report)
+    })
+    .await
 }

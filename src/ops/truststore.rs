@@ -18,7 +18,7 @@ pub async fn truststore_build(ctx: &Ctx) -> Result<BundleView> {
             ctx.env.name
         ))
     })?;
-    if let Some(next) = super::rotation::next_chain_der(ctx).await? {
+    if let Some(next) = super::journal::next_chain_der(ctx).await? {
         chain = merge_chains(chain, next);
     }
     let mut pinned = Vec::new();
@@ -95,7 +95,8 @@ fn clients_losing_trust(records: &[CertRecord], certs: &[CertInfo], ctx: &Ctx) -
 
 /// Refuses a bundle with fatal problems or one that would stop trusting an active client,
 /// unless forced.
-async fn check_publishable(ctx: &Ctx, bundle: &BundleView, force: bool) -> Result<()> {
+/// `what` names the change in the refusal ("publish", "rollback").
+async fn check_publishable(ctx: &Ctx, bundle: &BundleView, force: bool, what: &str) -> Result<()> {
     let fatal: Vec<String> = bundle
         .problems
         .iter()
@@ -107,16 +108,16 @@ async fn check_publishable(ctx: &Ctx, bundle: &BundleView, force: bool) -> Resul
         .collect();
     if !fatal.is_empty() && !force {
         return Err(Error::Invalid(format!(
-            "the bundle breaks API Gateway's rules; nothing was published (--force publishes anyway):\n  {}",
+            "the bundle breaks API Gateway's rules; {what} refused, nothing was written (--force overrides):\n  {}",
             fatal.join("\n  ")
         )));
     }
-    let records = latest_per_client(ctx.backend.roster.list(false).await?);
+    let records = latest_per_client(ctx.roster(false).await?);
     let losing = clients_losing_trust(&records, &bundle.certs, ctx);
     if !losing.is_empty() && !force {
         let shown: Vec<&str> = losing.iter().take(20).map(String::as_str).collect();
         return Err(Error::Invalid(format!(
-            "the bundle would stop trusting {} active client(s); nothing was published (--force publishes anyway):\n  {}{}",
+            "the bundle would stop trusting {} active client(s); {what} refused, nothing was written (--force overrides):\n  {}{}",
             losing.len(),
             shown.join("\n  "),
             if losing.len() > shown.len() {
@@ -137,7 +138,7 @@ async fn check_publishable(ctx: &Ctx, bundle: &BundleView, force: bool) -> Resul
 pub async fn truststore_publish(ctx: &Ctx, force: bool) -> Result<Published> {
     ctx.require_writable("truststore publish")?;
     let bundle = truststore_build(ctx).await?;
-    check_publishable(ctx, &bundle, force).await?;
+    check_publishable(ctx, &bundle, force, "publish").await?;
     let current = ctx.backend.truststore.current().await?;
     let (version, changed) = match current {
         Some((pem, version)) if pem == bundle.pem => (version, false),
@@ -229,8 +230,9 @@ pub async fn truststore_history(ctx: &Ctx) -> Result<Vec<TruststoreVersion>> {
 }
 
 /// Makes an earlier version the newest again (a new version with its content) and points the
-/// gateway domain at it, in one action.
-pub async fn truststore_rollback(ctx: &Ctx, version_id: &str) -> Result<Published> {
+/// gateway domain at it, in one action. Refused, as a publish is, when the old bundle breaks
+/// the gateway's rules or would stop trusting an active client, unless forced.
+pub async fn truststore_rollback(ctx: &Ctx, version_id: &str, force: bool) -> Result<Published> {
     ctx.require_writable("truststore rollback")?;
     let history = ctx.backend.truststore.history().await?;
     if !history.iter().any(|v| v.version_id == version_id) {
@@ -240,6 +242,14 @@ pub async fn truststore_rollback(ctx: &Ctx, version_id: &str) -> Result<Publishe
         )));
     }
     let pem = ctx.backend.truststore.get_version(version_id).await?;
+    let bundle = view(ctx, pem.clone(), None)?;
+    check_publishable(
+        ctx,
+        &bundle,
+        force,
+        &format!("rollback to version {version_id}"),
+    )
+    .await?;
     let current = ctx.backend.truststore.current().await?;
     let if_match = current.as_ref().map(|(_, v)| v.etag.clone());
     let location = ctx.backend.truststore.location();
@@ -256,7 +266,11 @@ pub async fn truststore_rollback(ctx: &Ctx, version_id: &str) -> Result<Publishe
             &location,
             change,
             |v: &TruststoreVersion| {
-                format!("restored version {version_id} as version {}", v.version_id)
+                format!(
+                    "restored version {version_id} as version {}{}",
+                    v.version_id,
+                    if force { ", forced" } else { "" }
+                )
             },
         )
         .await?;
@@ -472,7 +486,7 @@ pub async fn truststore_check(ctx: &Ctx) -> Result<TruststoreCheck> {
             },
         ));
     }
-    let records = latest_per_client(ctx.backend.roster.list(false).await?);
+    let records = latest_per_client(ctx.roster(false).await?);
     let losing = clients_losing_trust(&records, &served_view.certs, ctx);
     if losing.is_empty() {
         checks.push(check(

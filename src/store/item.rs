@@ -57,6 +57,23 @@ pub enum AttrValue {
     Bool(bool),
 }
 
+/// An item as stored: its attributes of the types a roster item uses (S, N, BOOL).
+pub type Item = BTreeMap<String, AttrValue>;
+
+/// An item given as DynamoDB JSON, with every attribute of a known type (others dropped, as
+/// [`from_attrs`] ignores them too).
+pub fn item_from_json(json: &str) -> Result<Item, StoreError> {
+    let raw: BTreeMap<String, serde_json::Value> = serde_json::from_str(json).map_err(|e| {
+        StoreError::Backend(format!(
+            "a roster item is not valid DynamoDB JSON ({e}); restore the database from a backup"
+        ))
+    })?;
+    Ok(raw
+        .into_iter()
+        .filter_map(|(k, v)| serde_json::from_value::<AttrValue>(v).ok().map(|v| (k, v)))
+        .collect())
+}
+
 /// The item of a record. Timestamps lose their sub-second part (the contract's format).
 pub fn to_attrs(rec: &CertRecord) -> BTreeMap<String, AttrValue> {
     let mut m = BTreeMap::new();

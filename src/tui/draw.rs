@@ -1029,7 +1029,9 @@ fn draw_audit(frame: &mut Frame, app: &App, t: Theme, area: Rect) {
         .map(|(pos, &i)| {
             let r = &records[i as usize];
             let mut style = match r.outcome {
-                crate::model::AuditOutcome::Ok => Style::new(),
+                crate::model::AuditOutcome::Ok | crate::model::AuditOutcome::Started => {
+                    Style::new()
+                }
                 crate::model::AuditOutcome::Conflict => t.warn(),
                 crate::model::AuditOutcome::Failed => t.danger(),
             };

@@ -390,11 +390,17 @@ async fn run_op(
                 info: Box::new(out.info),
             }
         }
-        Op::Revoke { client_id, reason } => Outcome::Revoked(Box::new(
-            ops::revoke(ctx, &client_id, reason, None)
+        Op::Revoke { client_id, reason } => {
+            let out = ops::revoke(ctx, &client_id, reason, None, ops::RevokeScope::All)
                 .await
-                .map_err(msg)?,
-        )),
+                .map_err(msg)?;
+            let current = out
+                .revoked
+                .into_iter()
+                .max_by_key(|r| r.issued_at)
+                .ok_or_else(|| format!("nothing of {client_id} was revoked"))?;
+            Outcome::Revoked(Box::new(current))
+        }
         Op::Reissue {
             client_id,
             rekey,
@@ -436,7 +442,7 @@ async fn run_op(
                 .version,
         ),
         Op::Rollback(v) => Outcome::RolledBack(
-            ops::truststore_rollback(ctx, &v)
+            ops::truststore_rollback(ctx, &v, false)
                 .await
                 .map_err(msg)?
                 .version,

@@ -21,6 +21,7 @@ pub fn env(tag: &str) -> EnvConfig {
         account_name: Some(format!("sandbox{tag}")),
         table: format!("roster-{tag}"),
         audit_table: format!("audit-{tag}"),
+        coordination_table: format!("coordination-{tag}"),
         truststore_bucket: Some(format!("truststore-{tag}")),
         region: Some("us-east-1".into()),
         endpoint_url: Some(moto.endpoint.clone()),
@@ -37,12 +38,13 @@ pub fn home_for(env: &EnvConfig, extra: &str) -> crate::common::Home {
     std::fs::write(
         dir.join("config.toml"),
         format!(
-            "[environments.moto]\nbackend = \"aws\"\nregion = \"us-east-1\"\nendpoint_url = \"{}\"\nproject = \"{}\"\naccount_name = \"{}\"\ntable = \"{}\"\naudit_table = \"{}\"\ntruststore_bucket = \"{}\"\n{extra}",
+            "[environments.moto]\nbackend = \"aws\"\nregion = \"us-east-1\"\nendpoint_url = \"{}\"\nproject = \"{}\"\naccount_name = \"{}\"\ntable = \"{}\"\naudit_table = \"{}\"\ncoordination_table = \"{}\"\ntruststore_bucket = \"{}\"\n{extra}",
             env.endpoint_url.as_deref().unwrap(),
             env.project,
             env.account_name(),
             env.table,
             env.audit_table,
+            env.coordination_table,
             env.truststore_bucket.as_deref().unwrap(),
         ),
     )

@@ -72,7 +72,7 @@ fn revoked(mut rec: CertRecord, by: &str) -> CertRecord {
 
 fn conflict_message(result: Result<(), StoreError>) -> String {
     match result {
-        Err(StoreError::Conflict(m)) => m,
+        Err(StoreError::Conflict { message: m, .. }) => m,
         other => panic!("expected a conflict, got {other:?}"),
     }
 }
@@ -410,7 +410,7 @@ async fn the_vault_keeps_ssm_names_kinds_and_versions() {
     vault.put(&key, "KEY-1", false).await.unwrap();
     vault.put(&cert_item, "CERT-1", false).await.unwrap();
     let msg = match vault.put(&key, "KEY-2", false).await {
-        Err(StoreError::Conflict(m)) => m,
+        Err(StoreError::Conflict { message: m, .. }) => m,
         other => panic!("expected a conflict, got {other:?}"),
     };
     assert!(
@@ -477,9 +477,9 @@ async fn the_truststore_is_versioned_and_conditional_like_s3() {
     assert_eq!(v1.version_id.len(), 32);
 
     let exists = ts.put("BUNDLE-X", None).await.unwrap_err();
-    assert!(matches!(exists, StoreError::Conflict(_)), "{exists}");
+    assert!(matches!(exists, StoreError::Conflict { .. }), "{exists}");
     let moved = ts.put("BUNDLE-X", Some("\"0000\"")).await.unwrap_err();
-    assert!(matches!(moved, StoreError::Conflict(_)), "{moved}");
+    assert!(matches!(moved, StoreError::Conflict { .. }), "{moved}");
 
     let v2 = ts.put("BUNDLE-2", Some(&v1.etag)).await.unwrap();
     let v3 = ts
@@ -533,7 +533,7 @@ async fn the_audit_log_is_append_only_down_to_the_database() {
     assert_eq!(log.recent(1).await.unwrap(), vec![second]);
     assert!(matches!(
         log.append(&first).await,
-        Err(StoreError::Conflict(_))
+        Err(StoreError::Conflict { .. })
     ));
 
     let conn = rusqlite::Connection::open(&path).unwrap();
@@ -598,7 +598,9 @@ async fn racing_threads_let_exactly_one_conditional_update_win() {
     for task in tasks {
         match task.await.unwrap() {
             Ok(()) => wins += 1,
-            Err(StoreError::Conflict(m)) => assert!(m.contains("certificate 1000"), "{m}"),
+            Err(StoreError::Conflict { message: m, .. }) => {
+                assert!(m.contains("certificate 1000"), "{m}")
+            }
             Err(e) => panic!("unexpected error: {e}"),
         }
     }
@@ -632,7 +634,7 @@ fn child_entry() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let outcome = match rt.block_on(race_revoke(&backend, &name)) {
         Ok(()) => "ok".to_string(),
-        Err(StoreError::Conflict(m)) => format!("conflict: {m}"),
+        Err(StoreError::Conflict { message: m, .. }) => format!("conflict: {m}"),
         Err(e) => format!("error: {e}"),
     };
     // On a line of its own: libtest prints the test's name on the current one.

@@ -5,8 +5,8 @@
 use mtls_console::config::EnvConfig;
 use mtls_console::model::{CertStatus, RevocationReason, VaultItem};
 use mtls_console::ops::{
-    self, CaInitOptions, CheckStatus, ClientSelection, Ctx, IssueOptions, RotationKind,
-    RotationOptions, RotationPhase,
+    self, CaInitOptions, CheckStatus, ClientSelection, Ctx, IssueOptions, RevokeScope,
+    RotationKind, RotationOptions, RotationPhase,
 };
 use mtls_console::pki::{self, KeyAlgorithm, Subject};
 use time::macros::datetime;
@@ -28,10 +28,7 @@ async fn ctx_at(dir: &std::path::Path, domain: Option<&str>, now: OffsetDateTime
 }
 
 fn at(ctx: &Ctx, now: OffsetDateTime) -> Ctx {
-    Ctx {
-        clock: Some(now),
-        ..ctx.clone()
-    }
+    ctx.with_clock(now)
 }
 
 async fn bootstrap(ctx: &Ctx, root_only: bool, clients: &[&str]) {
@@ -343,13 +340,20 @@ async fn revoke_by_ca_counts_first_then_revokes_every_active_cert() {
     let dir = tempfile::tempdir().unwrap();
     let ctx = ctx_at(dir.path(), None, T0).await;
     bootstrap(&ctx, false, &["a1", "a2", "a3"]).await;
-    ops::revoke(&ctx, "a3", RevocationReason::KeyCompromise, None)
-        .await
-        .unwrap();
+    ops::revoke(
+        &ctx,
+        "a3",
+        RevocationReason::KeyCompromise,
+        None,
+        RevokeScope::All,
+    )
+    .await
+    .unwrap();
     let dry = ops::revoke_issued_by(
         &ctx,
         "intermediate",
         RevocationReason::CaCompromise,
+        None,
         true,
         4,
     )
@@ -358,15 +362,23 @@ async fn revoke_by_ca_counts_first_then_revokes_every_active_cert() {
     assert_eq!((dry.matching, dry.revoked), (2, 0));
     assert_eq!(dry.clients, vec!["a1", "a2"]);
     assert!(accepted(&ctx, "a1").await, "a dry run changes nothing");
-    let err = ops::revoke_issued_by(&ctx, "deadbeef00", RevocationReason::CaCompromise, true, 4)
-        .await
-        .err()
-        .unwrap();
+    let err = ops::revoke_issued_by(
+        &ctx,
+        "deadbeef00",
+        RevocationReason::CaCompromise,
+        None,
+        true,
+        4,
+    )
+    .await
+    .err()
+    .unwrap();
     assert_eq!(err.exit_code(), 4, "{err}");
     let done = ops::revoke_issued_by(
         &ctx,
         "intermediate",
         RevocationReason::CaCompromise,
+        None,
         false,
         4,
     )
@@ -380,6 +392,7 @@ async fn revoke_by_ca_counts_first_then_revokes_every_active_cert() {
         &ctx,
         "intermediate",
         RevocationReason::CaCompromise,
+        None,
         true,
         4,
     )
@@ -460,7 +473,7 @@ async fn publish_refuses_to_drop_a_trusted_ca_and_rollback_repoints_the_domain()
     assert!(!accepted(&ctx, "acme").await);
 
     // One action restores the earlier version in S3 and on the domain.
-    let back = ops::truststore_rollback(&ctx, &v1.version.version_id)
+    let back = ops::truststore_rollback(&ctx, &v1.version.version_id, false)
         .await
         .unwrap();
     assert_eq!(

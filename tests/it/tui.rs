@@ -1491,6 +1491,7 @@ fn rotation_overview() -> RotationOverview {
         grace_until: Some(datetime!(2025-06-08 10:05 UTC)),
         published_version: Some("v3".into()),
         moved: 12,
+        stored_version: 0,
     };
     let plan = RotationPlan {
         kind: RotationKind::Intermediate,

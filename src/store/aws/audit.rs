@@ -15,7 +15,7 @@ use time::{OffsetDateTime, UtcOffset};
 use super::errors::{self, Call, Resource};
 use super::retry::{RetryPolicy, with_retry};
 use crate::model::{AuditOutcome, AuditRecord};
-use crate::store::{AuditLog, StoreError, StoreResult};
+use crate::store::{AuditLog, Contended, StoreError, StoreResult};
 use crate::timefmt;
 
 /// The audit log table.
@@ -59,7 +59,7 @@ fn format_at(t: OffsetDateTime) -> String {
         .unwrap_or_else(|_| timefmt::format(t))
 }
 
-fn to_item(r: &AuditRecord) -> HashMap<String, AttributeValue> {
+pub(super) fn to_item(r: &AuditRecord) -> HashMap<String, AttributeValue> {
     HashMap::from([
         ("id".to_string(), s(&r.id)),
         ("at".to_string(), s(&format_at(r.at))),
@@ -117,10 +117,13 @@ impl AuditLog for DynamoAudit {
         match res {
             Ok(_) => Ok(()),
             Err(e) if errors::code(&e) == Some("ConditionalCheckFailedException") => {
-                Err(StoreError::Conflict(format!(
-                    "audit record {} already exists in {}; audit records are never overwritten",
-                    record.id, self.table
-                )))
+                Err(StoreError::conflict(
+                    Contended::Audit(record.id.clone()),
+                    format!(
+                        "audit record {} already exists in {}; audit records are never overwritten",
+                        record.id, self.table
+                    ),
+                ))
             }
             Err(e) => {
                 let resource = Resource::AuditTable(self.table.clone());

@@ -6,13 +6,16 @@
 use std::collections::{BTreeMap, HashMap};
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWriteItem};
 
 use super::errors::{self, Call, Resource};
 use super::retry::{RetryPolicy, with_retry};
 use crate::model::CertRecord;
-use crate::store::item::{self, AttrValue, names};
-use crate::store::{Expect, Roster, RosterWrite, StoreError, StoreResult};
+use crate::store::item::{self, AttrValue, Item, names};
+use crate::store::{
+    ClientHead, Commit, Contended, Expect, Fence, HeadWrite, Listing, Roster, RosterWrite,
+    StoreError, StoreResult,
+};
 
 /// Segments of the parallel scan used for listing.
 pub const SCAN_SEGMENTS: i32 = 4;
@@ -42,9 +45,6 @@ pub const LIST_PROJECTION: &[&str] = &[
     names::VERSION,
 ];
 
-/// DynamoDB's limit on items in one TransactWriteItems.
-const MAX_TRANSACTION_ITEMS: usize = 100;
-
 /// A roster item in DynamoDB's representation.
 pub fn to_item(record: &CertRecord) -> HashMap<String, AttributeValue> {
     item::to_attrs(record)
@@ -63,8 +63,12 @@ pub fn to_item(record: &CertRecord) -> HashMap<String, AttributeValue> {
 /// A record from a DynamoDB item. Attributes of other types (lists, maps, sets, binary,
 /// null) are not part of the mapping and are ignored, like any unknown attribute.
 pub fn from_item(item: &HashMap<String, AttributeValue>) -> StoreResult<CertRecord> {
-    let attrs: BTreeMap<String, AttrValue> = item
-        .iter()
+    item::from_attrs(&attrs_of(item))
+}
+
+/// The attributes of the types a roster item uses (S, N, BOOL).
+pub fn attrs_of(item: &HashMap<String, AttributeValue>) -> Item {
+    item.iter()
         .filter_map(|(k, v)| {
             let v = match v {
                 AttributeValue::S(s) => AttrValue::S(s.clone()),
@@ -74,8 +78,7 @@ pub fn from_item(item: &HashMap<String, AttributeValue>) -> StoreResult<CertReco
             };
             Some((k.clone(), v))
         })
-        .collect();
-    item::from_attrs(&attrs)
+        .collect::<BTreeMap<_, _>>()
 }
 
 /// A filter for [`DynamoRoster::scan`]: expression, names and values.
@@ -87,13 +90,13 @@ struct Filter {
 
 /// One write of a transaction in DynamoDB's terms.
 struct PreparedPut {
-    serial: String,
     item: HashMap<String, AttributeValue>,
     condition: String,
     names: Option<HashMap<String, String>>,
     values: Option<HashMap<String, AttributeValue>>,
     /// What a failed condition means, for the conflict message.
     conflict: String,
+    resource: Contended,
 }
 
 fn prepare(write: RosterWrite) -> PreparedPut {
@@ -103,7 +106,7 @@ fn prepare(write: RosterWrite) -> PreparedPut {
                 "roster item {} already exists (serialNumber must be unique)",
                 record.serial
             ),
-            serial: record.serial.clone(),
+            resource: Contended::Cert(record.serial.clone()),
             item: to_item(&record),
             condition: "attribute_not_exists(serialNumber)".into(),
             names: None,
@@ -131,7 +134,7 @@ fn prepare(write: RosterWrite) -> PreparedPut {
                     record.serial,
                     if active { ", status active" } else { "" }
                 ),
-                serial: record.serial.clone(),
+                resource: Contended::Cert(record.serial.clone()),
                 item: to_item(&record),
                 condition,
                 names: Some(names),
@@ -141,12 +144,42 @@ fn prepare(write: RosterWrite) -> PreparedPut {
     }
 }
 
-/// The roster on DynamoDB.
+/// The roster on DynamoDB, with the client heads in the console's coordination table and the
+/// audit table beside it: one TransactWriteItems spans the three.
 #[derive(Debug, Clone)]
 pub struct DynamoRoster {
     client: aws_sdk_dynamodb::Client,
     table: String,
+    /// The coordination table (client heads, leases), when commits may write heads.
+    coordination: Option<String>,
+    /// The audit table, when commits may append audit records.
+    audit: Option<String>,
     endpoint: String,
+}
+
+/// One element of a TransactWriteItems with what its failed condition means.
+struct TxItem {
+    write: TransactWriteItem,
+    resource: Contended,
+    conflict: String,
+}
+
+fn built<T>(r: Result<T, aws_smithy_types::error::operation::BuildError>) -> StoreResult<T> {
+    r.map_err(|e| StoreError::Backend(format!("building the roster transaction: {e}")))
+}
+
+/// The fence of a commit: the lease item must still hold the token.
+pub(crate) fn fence_check(table: &str, fence: &Fence) -> StoreResult<TransactWriteItem> {
+    let check = built(
+        ConditionCheck::builder()
+            .table_name(table)
+            .key("pk", AttributeValue::S(format!("lease#{}", fence.lease)))
+            .condition_expression("#t = :t")
+            .expression_attribute_names("#t", "token")
+            .expression_attribute_values(":t", AttributeValue::S(fence.token.clone()))
+            .build(),
+    )?;
+    Ok(TransactWriteItem::builder().condition_check(check).build())
 }
 
 impl DynamoRoster {
@@ -158,8 +191,29 @@ impl DynamoRoster {
         DynamoRoster {
             client,
             table: table.into(),
+            coordination: None,
+            audit: None,
             endpoint: endpoint.into(),
         }
+    }
+
+    /// Commits may write client heads to `coordination` and audit records to `audit`.
+    pub fn with_tables(
+        mut self,
+        coordination: impl Into<String>,
+        audit: impl Into<String>,
+    ) -> Self {
+        self.coordination = Some(coordination.into());
+        self.audit = Some(audit.into());
+        self
+    }
+
+    fn coordination_table(&self) -> StoreResult<&str> {
+        self.coordination.as_deref().ok_or_else(|| {
+            StoreError::Invalid(
+                "this roster has no coordination table to write client heads to".into(),
+            )
+        })
     }
 
     fn map<E, R>(&self, e: aws_sdk_dynamodb::error::SdkError<E, R>, action: &str) -> StoreError
@@ -223,8 +277,8 @@ impl DynamoRoster {
     }
 
     /// A parallel scan of [`SCAN_SEGMENTS`] segments, read concurrently, as records sorted
-    /// by `issuedAt` then serial.
-    async fn scan(&self, with_pem: bool, filter: Option<Filter>) -> StoreResult<Vec<CertRecord>> {
+    /// by `issuedAt` then serial; unreadable items are skipped and listed.
+    async fn scan_all(&self, with_pem: bool, filter: Option<Filter>) -> StoreResult<Listing> {
         let projection = (!with_pem).then(|| {
             let names: HashMap<String, String> = LIST_PROJECTION
                 .iter()
@@ -241,17 +295,19 @@ impl DynamoRoster {
             (0..SCAN_SEGMENTS).map(|s| self.scan_segment(s, projection.as_ref(), filter.as_ref())),
         )
         .await?;
-        let mut records = segments
-            .iter()
-            .flatten()
-            .map(from_item)
-            .collect::<StoreResult<Vec<_>>>()?;
-        records.sort_by(|a, b| {
+        let mut listing = Listing::from_results(segments.iter().flatten().map(|item| {
+            let serial = match item.get(names::SERIAL_NUMBER) {
+                Some(AttributeValue::S(s) | AttributeValue::N(s)) => s.clone(),
+                _ => "?".to_string(),
+            };
+            (serial, from_item(item))
+        }));
+        listing.records.sort_by(|a, b| {
             a.issued_at
                 .cmp(&b.issued_at)
                 .then_with(|| a.serial.cmp(&b.serial))
         });
-        Ok(records)
+        Ok(listing)
     }
 
     async fn put_one(&self, p: PreparedPut) -> StoreResult<()> {
@@ -269,39 +325,117 @@ impl DynamoRoster {
         match res {
             Ok(_) => Ok(()),
             Err(e) if errors::code(&e) == Some("ConditionalCheckFailedException") => Err(
-                StoreError::Conflict(format!("{}; nothing was written", p.conflict)),
+                StoreError::conflict(p.resource, format!("{}; nothing was written", p.conflict)),
             ),
             Err(e) => Err(self.map(e, "dynamodb:PutItem")),
         }
     }
 
-    async fn put_many(&self, prepared: Vec<PreparedPut>) -> StoreResult<()> {
-        let mut conflicts = Vec::with_capacity(prepared.len());
-        let mut serials = Vec::with_capacity(prepared.len());
-        let mut items = Vec::with_capacity(prepared.len());
-        for p in prepared {
-            let put = Put::builder()
-                .table_name(&self.table)
-                .set_item(Some(p.item))
-                .condition_expression(p.condition)
-                .set_expression_attribute_names(p.names)
-                .set_expression_attribute_values(p.values)
-                .build()
-                .map_err(|e| {
-                    StoreError::Backend(format!("building the roster transaction: {e}"))
-                })?;
-            items.push(TransactWriteItem::builder().put(put).build());
-            conflicts.push(p.conflict);
-            serials.push(p.serial);
+    /// The elements of a commit's transaction, in the order the commit lists them.
+    fn tx_items(&self, commit: Commit) -> StoreResult<Vec<TxItem>> {
+        let mut items = Vec::with_capacity(commit.len());
+        if let Some(fence) = &commit.fence {
+            items.push(TxItem {
+                write: fence_check(self.coordination_table()?, fence)?,
+                resource: Contended::Lease(fence.lease.clone()),
+                conflict: format!(
+                    "the {} lease is no longer held by this run (it expired and another run took it over)",
+                    fence.lease
+                ),
+            });
         }
+        for write in commit.heads {
+            items.push(self.head_put(write)?);
+        }
+        for write in commit.certs {
+            let p = prepare(write);
+            let put = built(
+                Put::builder()
+                    .table_name(&self.table)
+                    .set_item(Some(p.item))
+                    .condition_expression(p.condition)
+                    .set_expression_attribute_names(p.names)
+                    .set_expression_attribute_values(p.values)
+                    .build(),
+            )?;
+            items.push(TxItem {
+                write: TransactWriteItem::builder().put(put).build(),
+                resource: p.resource,
+                conflict: p.conflict,
+            });
+        }
+        if !commit.audit.is_empty() {
+            let table = self.audit.as_deref().ok_or_else(|| {
+                StoreError::Invalid("this roster has no audit table to append to".into())
+            })?;
+            for record in commit.audit {
+                let put = built(
+                    Put::builder()
+                        .table_name(table)
+                        .set_item(Some(super::audit::to_item(&record)))
+                        .condition_expression("attribute_not_exists(id)")
+                        .build(),
+                )?;
+                items.push(TxItem {
+                    write: TransactWriteItem::builder().put(put).build(),
+                    resource: Contended::Audit(record.id.clone()),
+                    conflict: format!("audit record {} already exists", record.id),
+                });
+            }
+        }
+        Ok(items)
+    }
+
+    fn head_put(&self, write: HeadWrite) -> StoreResult<TxItem> {
+        let HeadWrite { head, expect } = write;
+        let body = serde_json::to_string(&head).map_err(|e| {
+            StoreError::Backend(format!("cannot encode the head of {}: {e}", head.client_id))
+        })?;
+        let mut put = Put::builder()
+            .table_name(self.coordination_table()?)
+            .item(
+                "pk",
+                AttributeValue::S(format!("client#{}", head.client_id)),
+            )
+            .item("version", AttributeValue::N((expect + 1).to_string()))
+            .item("body", AttributeValue::S(body));
+        put = if expect == 0 {
+            put.condition_expression("attribute_not_exists(pk)")
+        } else {
+            put.condition_expression("#v = :v")
+                .expression_attribute_names("#v", "version")
+                .expression_attribute_values(":v", AttributeValue::N(expect.to_string()))
+        };
+        Ok(TxItem {
+            write: TransactWriteItem::builder()
+                .put(built(put.build())?)
+                .build(),
+            resource: Contended::Client(head.client_id.clone()),
+            conflict: format!(
+                "client {} was changed by someone else meanwhile (expected head version {expect})",
+                head.client_id
+            ),
+        })
+    }
+
+    async fn transact_items(&self, items: Vec<TxItem>) -> StoreResult<()> {
+        let (writes, meanings): (Vec<_>, Vec<_>) = items
+            .into_iter()
+            .map(|i| (i.write, (i.resource, i.conflict)))
+            .unzip();
         // Throttled writes were not applied, so they are retried; the conditions keep a retry
         // from applying anything twice.
-        let res = with_retry(&RetryPolicy::default(), None, "dynamodb:PutItem", || {
-            self.client
-                .transact_write_items()
-                .set_transact_items(Some(items.clone()))
-                .send()
-        })
+        let res = with_retry(
+            &RetryPolicy::default(),
+            None,
+            "dynamodb:TransactWriteItems",
+            || {
+                self.client
+                    .transact_write_items()
+                    .set_transact_items(Some(writes.clone()))
+                    .send()
+            },
+        )
         .await;
         let err = match res {
             Ok(_) => return Ok(()),
@@ -310,58 +444,71 @@ impl DynamoRoster {
         if errors::code(&err) != Some("TransactionCanceledException") {
             return Err(self.map(err, "dynamodb:PutItem"));
         }
-        let reasons: Vec<Option<String>> = match err.as_service_error() {
-            Some(aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(tc))
-                if !tc.cancellation_reasons().is_empty() =>
-            {
-                tc.cancellation_reasons()
-                    .iter()
-                    .map(|r| r.code().map(str::to_string))
-                    .collect()
-            }
-            // Some emulators only list the reasons in the message: "... [ConditionalCheckFailed, None]".
-            _ => {
-                let message = aws_smithy_types::error::metadata::ProvideErrorMetadata::message(&err)
-                    .unwrap_or("");
-                message
-                    .rfind('[')
-                    .and_then(|i| message[i + 1..].split(']').next())
-                    .map(|list| list.split(',').map(|c| Some(c.trim().to_string())).collect())
-                    .unwrap_or_default()
-            }
-        };
-        let failed: Vec<String> = reasons
+        let reasons = cancellation_reasons(&err);
+        let failed: Vec<&(Contended, String)> = reasons
             .iter()
             .enumerate()
             .filter(|(_, code)| code.as_deref() == Some("ConditionalCheckFailed"))
-            .filter_map(|(i, _)| conflicts.get(i).cloned())
+            .filter_map(|(i, _)| meanings.get(i))
             .collect();
-        if failed.is_empty() {
-            let codes: Vec<String> = reasons
-                .iter()
-                .map(|c| c.clone().unwrap_or_else(|| "None".into()))
-                .collect();
-            Err(StoreError::Conflict(format!(
-                "the roster transaction on {} was cancelled ({}); nothing was written, re-read and retry",
-                serials.join(", "),
-                codes.join(", ")
-            )))
-        } else {
-            Err(StoreError::Conflict(format!(
-                "{}; nothing was written (the transaction is all or nothing)",
-                failed.join("; ")
-            )))
+        match failed.first() {
+            None => {
+                let codes: Vec<String> = reasons
+                    .iter()
+                    .map(|c| c.clone().unwrap_or_else(|| "None".into()))
+                    .collect();
+                let resource = meanings
+                    .iter()
+                    .map(|(r, _)| r.clone())
+                    .find(|r| matches!(r, Contended::Client(_) | Contended::Cert(_)))
+                    .unwrap_or_else(|| Contended::Other("a roster transaction".into()));
+                Err(StoreError::conflict(
+                    resource,
+                    format!(
+                        "the roster transaction was cancelled ({}); nothing was written, re-read and retry",
+                        codes.join(", ")
+                    ),
+                ))
+            }
+            Some((resource, _)) => Err(StoreError::conflict(
+                resource.clone(),
+                format!(
+                    "{}; nothing was written (the transaction is all or nothing)",
+                    failed
+                        .iter()
+                        .map(|(_, m)| m.as_str())
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                ),
+            )),
         }
+    }
+
+    fn head_of(item: &HashMap<String, AttributeValue>) -> StoreResult<ClientHead> {
+        let body = match item.get("body") {
+            Some(AttributeValue::S(b)) => b,
+            _ => return Err(StoreError::Backend("a client head has no body".into())),
+        };
+        let mut head: ClientHead = serde_json::from_str(body).map_err(|e| {
+            StoreError::Backend(format!(
+                "a client head is unreadable ({e}); `mtls-console repair` rebuilds heads from the roster"
+            ))
+        })?;
+        head.version = match item.get("version") {
+            Some(AttributeValue::N(n)) => n.parse().unwrap_or(0),
+            _ => 0,
+        };
+        Ok(head)
     }
 }
 
 #[async_trait]
 impl Roster for DynamoRoster {
-    async fn list(&self, with_pem: bool) -> StoreResult<Vec<CertRecord>> {
-        self.scan(with_pem, None).await
+    async fn scan(&self, with_pem: bool) -> StoreResult<Listing> {
+        self.scan_all(with_pem, None).await
     }
 
-    async fn get(&self, serial: &str) -> StoreResult<Option<CertRecord>> {
+    async fn get_item(&self, serial: &str) -> StoreResult<Option<Item>> {
         let out = self
             .client
             .get_item()
@@ -371,10 +518,10 @@ impl Roster for DynamoRoster {
             .send()
             .await
             .map_err(|e| self.map(e, "dynamodb:GetItem"))?;
-        out.item.as_ref().map(from_item).transpose()
+        Ok(out.item.as_ref().map(attrs_of))
     }
 
-    async fn by_client(&self, client_id: &str) -> StoreResult<Vec<CertRecord>> {
+    async fn client_items(&self, client_id: &str) -> StoreResult<Listing> {
         let filter = Filter {
             expression: "#cid = :c OR (attribute_not_exists(#cid) AND #cn = :c)".into(),
             names: HashMap::from([
@@ -383,23 +530,118 @@ impl Roster for DynamoRoster {
             ]),
             values: HashMap::from([(":c".to_string(), AttributeValue::S(client_id.to_string()))]),
         };
-        self.scan(true, Some(filter)).await
+        self.scan_all(true, Some(filter)).await
     }
 
-    async fn transact(&self, writes: Vec<RosterWrite>) -> StoreResult<()> {
-        if writes.len() > MAX_TRANSACTION_ITEMS {
-            return Err(StoreError::Invalid(format!(
-                "a roster transaction holds at most {MAX_TRANSACTION_ITEMS} writes; got {}",
-                writes.len()
-            )));
+    async fn commit(&self, mut commit: Commit) -> StoreResult<()> {
+        commit.check()?;
+        if commit.len() == 1 && commit.certs.len() == 1 {
+            let write = commit.certs.remove(0);
+            return self.put_one(prepare(write)).await;
         }
-        let mut prepared: Vec<PreparedPut> = writes.into_iter().map(prepare).collect();
-        match prepared.len() {
-            0 => Ok(()),
-            1 => self.put_one(prepared.remove(0)).await,
-            _ => self.put_many(prepared).await,
+        if commit.is_empty() {
+            return Ok(());
+        }
+        let items = self.tx_items(commit)?;
+        self.transact_items(items).await
+    }
+
+    async fn head(&self, client_id: &str) -> StoreResult<Option<ClientHead>> {
+        let table = self.coordination_table()?;
+        let out = self
+            .client
+            .get_item()
+            .table_name(table)
+            .key("pk", AttributeValue::S(format!("client#{client_id}")))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| coordination_error(e, table, &self.endpoint, "dynamodb:GetItem"))?;
+        out.item.as_ref().map(Self::head_of).transpose()
+    }
+
+    async fn heads(&self) -> StoreResult<Vec<ClientHead>> {
+        let table = self.coordination_table()?;
+        let mut heads = Vec::new();
+        let mut start: Option<HashMap<String, AttributeValue>> = None;
+        loop {
+            let out = self
+                .client
+                .scan()
+                .table_name(table)
+                .consistent_read(true)
+                .filter_expression("begins_with(pk, :p)")
+                .expression_attribute_values(":p", AttributeValue::S("client#".into()))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| coordination_error(e, table, &self.endpoint, "dynamodb:Scan"))?;
+            for item in out.items() {
+                heads.push(Self::head_of(item)?);
+            }
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => break,
+            }
+        }
+        heads.sort_by(|a, b| a.client_id.cmp(&b.client_id));
+        Ok(heads)
+    }
+}
+
+/// The code of each element of a cancelled TransactWriteItems (`ConditionalCheckFailed`,
+/// `None`, ...), in the order of the elements.
+pub(crate) fn cancellation_reasons(
+    err: &aws_sdk_dynamodb::error::SdkError<
+        aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError,
+        aws_sdk_dynamodb::config::http::HttpResponse,
+    >,
+) -> Vec<Option<String>> {
+    match err.as_service_error() {
+        Some(aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(tc))
+            if !tc.cancellation_reasons().is_empty() =>
+        {
+            tc.cancellation_reasons()
+                .iter()
+                .map(|r| r.code().map(str::to_string))
+                .collect()
+        }
+        // Some emulators only list the reasons in the message: "... [ConditionalCheckFailed, None]".
+        _ => {
+            let message =
+                aws_smithy_types::error::metadata::ProvideErrorMetadata::message(err).unwrap_or("");
+            message
+                .rfind('[')
+                .and_then(|i| message[i + 1..].split(']').next())
+                .map(|list| list.split(',').map(|c| Some(c.trim().to_string())).collect())
+                .unwrap_or_default()
         }
     }
+}
+
+/// An error of a call on the coordination table.
+pub(crate) fn coordination_error<E, R>(
+    e: aws_sdk_dynamodb::error::SdkError<E, R>,
+    table: &str,
+    endpoint: &str,
+    action: &str,
+) -> StoreError
+where
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata
+        + std::error::Error
+        + Send
+        + Sync
+        + 'static,
+    R: std::fmt::Debug,
+{
+    errors::map(
+        e,
+        &Call {
+            action,
+            resource: &Resource::CoordinationTable(table.to_string()),
+            endpoint,
+        },
+    )
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use std::fmt::Debug;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
-use crate::store::StoreError;
+use crate::store::{Contended, StoreError};
 
 /// The thing an AWS call was about, for messages and hints.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,6 +16,8 @@ pub enum Resource {
     Table(String),
     /// The audit table.
     AuditTable(String),
+    /// The console's coordination table (client heads, leases, the rotation journal).
+    CoordinationTable(String),
     Bucket(String),
     /// An S3 object (`s3://bucket/key`).
     Object {
@@ -35,6 +37,7 @@ impl std::fmt::Display for Resource {
         match self {
             Resource::Table(t) => write!(f, "DynamoDB table {t}"),
             Resource::AuditTable(t) => write!(f, "DynamoDB audit table {t}"),
+            Resource::CoordinationTable(t) => write!(f, "DynamoDB coordination table {t}"),
             Resource::Bucket(b) => write!(f, "S3 bucket {b}"),
             Resource::Object { bucket, key } => write!(f, "s3://{bucket}/{key}"),
             Resource::Parameter(p) => write!(f, "SSM parameter {p}"),
@@ -131,7 +134,10 @@ pub fn scrub(message: &str) -> String {
 /// What to do about a missing resource.
 fn not_found_hint(resource: &Resource) -> String {
     match resource {
-        Resource::Table(_) | Resource::AuditTable(_) | Resource::Bucket(_) => format!(
+        Resource::Table(_)
+        | Resource::AuditTable(_)
+        | Resource::CoordinationTable(_)
+        | Resource::Bucket(_) => format!(
             "{resource} does not exist: create it with `mtls-console init-infra` (sandbox or emulator) \
              or the deployment's IaC; `mtls-console doctor` checks the whole setup"
         ),
@@ -143,6 +149,17 @@ fn not_found_hint(resource: &Resource) -> String {
         ),
         Resource::Object { .. } => format!("{resource} does not exist"),
         Resource::Identity => "the caller identity is unknown".into(),
+    }
+}
+
+/// What a conflict on `resource` is about.
+pub fn contended(resource: &Resource) -> Contended {
+    match resource {
+        Resource::Parameter(name) | Resource::Secret(name) => Contended::Vault(name.clone()),
+        Resource::Object { .. } | Resource::Bucket(_) => {
+            Contended::Truststore(resource.to_string())
+        }
+        other => Contended::Other(other.to_string()),
     }
 }
 
@@ -176,9 +193,12 @@ where
             } else if NOT_FOUND.contains(&code) {
                 StoreError::NotFound(not_found_hint(resource))
             } else if CONFLICT.contains(&code) {
-                StoreError::Conflict(format!(
-                    "{resource} changed since it was read ({code}); nothing was written, re-read and retry"
-                ))
+                StoreError::conflict(
+                    contended(resource),
+                    format!(
+                        "{resource} changed since it was read ({code}); nothing was written, re-read and retry"
+                    ),
+                )
             } else if THROTTLING.contains(&code) {
                 StoreError::Throttled(format!(
                     "AWS kept throttling {action} on {resource} ({code}) after retries; wait a little and \

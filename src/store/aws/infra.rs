@@ -1,6 +1,7 @@
 //! `init-infra`: creates what a sandbox or an emulator lacks, with the contract's settings:
 //! the roster table (hash `serialNumber` (S), GSI `status-issuedAt-index`, TTL on `ttl`,
-//! on-demand), the audit table (hash `id` (S)) and the truststore bucket (versioning, public
+//! on-demand), the audit table (hash `id` (S)), the console's coordination table (hash `pk`
+//! (S)) and the truststore bucket (versioning, public
 //! access blocked, SSE-S3). Existing resources are reported and left exactly as they are;
 //! nothing is ever deleted. Production resources stay the deployment IaC's job.
 
@@ -32,6 +33,8 @@ pub const GSI_RANGE_KEY: &str = "issuedAt";
 pub const TTL_ATTRIBUTE: &str = "ttl";
 /// The audit table's hash key.
 pub const AUDIT_HASH_KEY: &str = "id";
+/// The coordination table's hash key (`client#{id}`, `lease#{name}`, `journal#rotation`).
+pub const COORDINATION_HASH_KEY: &str = "pk";
 
 /// The roster table as a DynamoDB CreateTable input (the form of `assets/table-definition.json`,
 /// usable with `aws dynamodb create-table --cli-input-json`). TTL is set separately
@@ -190,6 +193,28 @@ async fn create_audit_table(c: &AwsClients, table: &str) -> Result<String> {
     ))
 }
 
+async fn create_coordination_table(c: &AwsClients, table: &str) -> Result<String> {
+    let resource = Resource::CoordinationTable(table.to_string());
+    if table_exists(c, &resource, table).await? {
+        return Ok(format!(
+            "coordination table {table}: already present, left as it is"
+        ));
+    }
+    c.dynamo
+        .create_table()
+        .table_name(table)
+        .attribute_definitions(string_attr(COORDINATION_HASH_KEY)?)
+        .key_schema(key(COORDINATION_HASH_KEY, KeyType::Hash)?)
+        .billing_mode(BillingMode::PayPerRequest)
+        .send()
+        .await
+        .map_err(|e| errors::map(e, &call(c, "dynamodb:CreateTable", &resource)))?;
+    wait_active(c, &resource, table).await?;
+    Ok(format!(
+        "coordination table {table}: created (hash {COORDINATION_HASH_KEY} (S), on-demand)"
+    ))
+}
+
 async fn create_bucket(c: &AwsClients, bucket: &str) -> Result<String> {
     let resource = Resource::Bucket(bucket.to_string());
     match c.s3.head_bucket().bucket(bucket).send().await {
@@ -269,7 +294,8 @@ async fn create_bucket(c: &AwsClients, bucket: &str) -> Result<String> {
     ))
 }
 
-/// Creates the roster table, the audit table and the truststore bucket where missing.
+/// Creates the roster table, the audit table, the coordination table and the truststore
+/// bucket where missing.
 /// Returns one line per resource saying what was created or found already present.
 pub async fn init_infra(env: &EnvConfig) -> Result<Vec<String>> {
     let c = AwsClients::load(env).await?;
@@ -278,6 +304,7 @@ pub async fn init_infra(env: &EnvConfig) -> Result<Vec<String>> {
     Ok(vec![
         create_roster_table(&c, &env.table).await?,
         create_audit_table(&c, &env.audit_table).await?,
+        create_coordination_table(&c, &env.coordination_table).await?,
         create_bucket(&c, &bucket).await?,
     ])
 }

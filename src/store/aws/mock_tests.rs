@@ -261,7 +261,7 @@ async fn a_failed_condition_is_a_conflict_naming_the_serial() {
         .await
         .unwrap_err();
     assert!(
-        matches!(&err, StoreError::Conflict(m) if m.contains("4242") && m.contains("already exists")),
+        matches!(&err, StoreError::Conflict { message: m, .. } if m.contains("4242") && m.contains("already exists")),
         "{err}"
     );
 }
@@ -307,7 +307,7 @@ async fn a_cancelled_transaction_names_the_serial_whose_condition_failed() {
         .await
         .unwrap_err();
     match err {
-        StoreError::Conflict(m) => {
+        StoreError::Conflict { message: m, .. } => {
             assert!(
                 m.contains("1000") && m.contains("status active") && !m.contains("1001"),
                 "{m}"
@@ -397,7 +397,7 @@ async fn a_moved_truststore_is_a_conflict() {
     );
     let err = ts.put("PEM", Some("\"abc\"")).await.unwrap_err();
     assert!(
-        matches!(&err, StoreError::Conflict(m) if m.contains("the truststore changed since you looked: s3://b/truststore.pem")),
+        matches!(&err, StoreError::Conflict { message: m, .. } if m.contains("the truststore changed since you looked: s3://b/truststore.pem")),
         "{err}"
     );
 }

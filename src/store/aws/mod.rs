@@ -8,6 +8,7 @@
 
 mod apigw;
 mod audit;
+mod coordination;
 mod doctor;
 mod dynamo;
 mod errors;
@@ -27,6 +28,7 @@ use aws_smithy_types::timeout::TimeoutConfig;
 
 pub use self::apigw::{ApiGatewayDomains, DOMAIN_UPDATE_INTERVAL};
 pub use self::audit::DynamoAudit;
+pub use self::coordination::DynamoCoordination;
 pub use self::doctor::doctor_checks;
 pub use self::dynamo::{DynamoRoster, LIST_PROJECTION, SCAN_SEGMENTS};
 pub use self::infra::{
@@ -184,11 +186,10 @@ pub async fn connect(env: &EnvConfig) -> Result<Backend> {
     let clients = AwsClients::load(env).await?;
     let id = clients.identity().await?;
     let bucket = truststore_bucket(env, &id.account);
-    let roster: Arc<dyn Roster> = Arc::new(DynamoRoster::new(
-        clients.dynamo.clone(),
-        &env.table,
-        &clients.endpoint,
-    ));
+    let roster: Arc<dyn Roster> = Arc::new(
+        DynamoRoster::new(clients.dynamo.clone(), &env.table, &clients.endpoint)
+            .with_tables(&env.coordination_table, &env.audit_table),
+    );
     let truststore: Arc<dyn TruststoreStore> = Arc::new(S3Truststore::new(
         clients.s3.clone(),
         bucket,
@@ -207,6 +208,11 @@ pub async fn connect(env: &EnvConfig) -> Result<Backend> {
         audit,
         gateway: Arc::new(ApiGatewayDomains::new(
             clients.apigw.clone(),
+            &clients.endpoint,
+        )),
+        coordination: Arc::new(DynamoCoordination::new(
+            clients.dynamo.clone(),
+            &env.coordination_table,
             &clients.endpoint,
         )),
         description: format!("aws {} {}", id.account, clients.region),

@@ -7,7 +7,7 @@ use aws_sdk_s3::primitives::ByteStream;
 use time::OffsetDateTime;
 
 use super::errors::{self, Call, Resource};
-use crate::store::{StoreError, StoreResult, TruststoreStore, TruststoreVersion};
+use crate::store::{Contended, StoreError, StoreResult, TruststoreStore, TruststoreVersion};
 
 /// The truststore object `s3://bucket/key`.
 #[derive(Debug, Clone)]
@@ -159,11 +159,14 @@ impl TruststoreStore for S3Truststore {
                     Some(etag) => format!("expected the version with ETag {etag}"),
                     None => "expected no object yet, but one exists".into(),
                 };
-                return Err(StoreError::Conflict(format!(
-                    "the truststore changed since you looked: {} ({expected}); nothing was written, \
+                return Err(StoreError::conflict(
+                    Contended::Truststore(self.location()),
+                    format!(
+                        "the truststore changed since you looked: {} ({expected}); nothing was written, \
                      review the current bundle and publish again",
-                    self.location()
-                )));
+                        self.location()
+                    ),
+                ));
             }
             Err(e) => return Err(self.map(e, "s3:PutObject")),
         };

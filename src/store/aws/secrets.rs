@@ -23,7 +23,7 @@ use zeroize::Zeroizing;
 use super::errors::{self, Call, Resource};
 use super::retry::{RetryPolicy, with_retry};
 use crate::model::VaultItem;
-use crate::store::{StoreError, StoreResult, Vault};
+use crate::store::{Contended, StoreError, StoreResult, Vault};
 
 /// Where one vault item lives: the secret and the JSON field in it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -156,6 +156,12 @@ impl SecretsVault {
     }
 }
 
+/// The client whose certificate a client secret holds (its CN), if it holds a readable one.
+fn holder_of(map: &Map<String, Value>) -> Option<String> {
+    let pem = map.get("MTLS_CERT")?.as_str()?;
+    crate::pki::inspect(pem.as_bytes()).ok()?.cn
+}
+
 #[async_trait]
 impl Vault for SecretsVault {
     async fn get(&self, item: &VaultItem) -> StoreResult<Option<Zeroizing<String>>> {
@@ -198,10 +204,13 @@ impl Vault for SecretsVault {
                 match res {
                     Ok(_) => Ok(()),
                     Err(e) if errors::code(&e) == Some("ResourceExistsException") => {
-                        Err(StoreError::Conflict(format!(
-                            "secret {} was created by someone else meanwhile; nothing was written, re-run",
-                            slot.secret
-                        )))
+                        Err(StoreError::conflict(
+                            Contended::Vault(slot.secret.clone()),
+                            format!(
+                                "secret {} was created by someone else meanwhile; nothing was written, re-run",
+                                slot.secret
+                            ),
+                        ))
                     }
                     Err(e) => Err(errors::map(
                         e,
@@ -211,10 +220,26 @@ impl Vault for SecretsVault {
             }
             Some(mut map) => {
                 if !overwrite && map.get(slot.field).is_some_and(|v| !v.is_null()) {
-                    return Err(StoreError::Conflict(format!(
-                        "secret {} already holds {}; nothing was overwritten",
-                        slot.secret, slot.field
-                    )));
+                    return Err(StoreError::conflict(
+                        Contended::Vault(slot.secret.clone()),
+                        format!(
+                            "secret {} already holds {}; nothing was overwritten",
+                            slot.secret, slot.field
+                        ),
+                    ));
+                }
+                if let VaultItem::ClientKey(id) | VaultItem::ClientCert(id) = item
+                    && let Some(other) = holder_of(&map).filter(|other| other != id)
+                {
+                    return Err(StoreError::conflict(
+                        Contended::Vault(slot.secret.clone()),
+                        format!(
+                            "secret {} holds the certificate of client '{other}', and client '{id}' \
+                             maps to the same secret; nothing was written. Choose another client_id \
+                             (the secret's consumers read it for '{other}')",
+                            slot.secret
+                        ),
+                    ));
                 }
                 map.insert(slot.field.to_string(), Value::String(value.to_string()));
                 self.write(&slot.secret, map).await
@@ -233,6 +258,69 @@ impl Vault for SecretsVault {
             return Ok(());
         }
         self.write(&slot.secret, map).await
+    }
+
+    async fn history(&self, item: &VaultItem) -> StoreResult<Vec<Zeroizing<String>>> {
+        let Some(slot) = self.slot(item) else {
+            return Ok(Vec::new());
+        };
+        let resource = Resource::Secret(slot.secret.clone());
+        let mut versions = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let res = self
+                .client
+                .list_secret_version_ids()
+                .secret_id(&slot.secret)
+                .include_deprecated(true)
+                .set_next_token(token.take())
+                .send()
+                .await;
+            let out = match res {
+                Ok(out) => out,
+                Err(e) if errors::code(&e) == Some("ResourceNotFoundException") => {
+                    return Ok(Vec::new());
+                }
+                Err(e) => {
+                    return Err(errors::map(
+                        e,
+                        &self.call("secretsmanager:ListSecretVersionIds", &resource),
+                    ));
+                }
+            };
+            for v in out.versions() {
+                let current = v.version_stages().iter().any(|s| s == "AWSCURRENT");
+                if let (Some(id), false) = (v.version_id(), current) {
+                    let created = v.created_date().map(|d| d.as_nanos()).unwrap_or(0);
+                    versions.push((created, id.to_string()));
+                }
+            }
+            match out.next_token {
+                Some(t) if !t.is_empty() => token = Some(t),
+                _ => break,
+            }
+        }
+        versions.sort_by_key(|v| std::cmp::Reverse(v.0));
+        let mut values = Vec::new();
+        for (_, id) in versions {
+            let out = self
+                .client
+                .get_secret_value()
+                .secret_id(&slot.secret)
+                .version_id(&id)
+                .send()
+                .await
+                .map_err(|e| {
+                    errors::map(e, &self.call("secretsmanager:GetSecretValue", &resource))
+                })?;
+            let text = Zeroizing::new(out.secret_string.unwrap_or_default());
+            if let Ok(Value::Object(map)) = serde_json::from_str::<Value>(&text)
+                && let Some(v) = map.get(slot.field).and_then(Value::as_str)
+            {
+                values.push(Zeroizing::new(v.to_string()));
+            }
+        }
+        Ok(values)
     }
 
     fn name_of(&self, item: &VaultItem) -> String {

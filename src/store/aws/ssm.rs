@@ -13,7 +13,7 @@ use zeroize::Zeroizing;
 use super::errors::{self, Call, Resource};
 use super::retry::{Pacer, RetryPolicy, with_retry};
 use crate::model::VaultItem;
-use crate::store::{StoreError, StoreResult, Vault, WRITES_IN_FLIGHT};
+use crate::store::{Contended, StoreError, StoreResult, Vault, WRITES_IN_FLIGHT};
 
 /// Largest value of a standard-tier parameter.
 pub const STANDARD_TIER_LIMIT: usize = 4096;
@@ -149,9 +149,10 @@ impl Vault for SsmVault {
         match res {
             Ok(_) => Ok(()),
             Err(e) if errors::code(&e) == Some("ParameterAlreadyExists") => {
-                Err(StoreError::Conflict(format!(
-                    "SSM parameter {name} already exists; nothing was overwritten"
-                )))
+                Err(StoreError::conflict(
+                    Contended::Vault(name.clone()),
+                    format!("SSM parameter {name} already exists; nothing was overwritten"),
+                ))
             }
             Err(e) => Err(errors::map(
                 e,
@@ -174,6 +175,96 @@ impl Vault for SsmVault {
             .buffered(WRITES_IN_FLIGHT)
             .collect()
             .await
+    }
+
+    /// GetParameters, ten names a call (its limit).
+    async fn get_each(&self, items: &[VaultItem]) -> Vec<StoreResult<Option<Zeroizing<String>>>> {
+        let mut results = Vec::with_capacity(items.len());
+        for chunk in items.chunks(10) {
+            let names: Vec<String> = chunk.iter().map(|i| self.name_of(i)).collect();
+            let res = with_retry(&self.retry, None, "ssm:GetParameters", || {
+                self.client
+                    .get_parameters()
+                    .set_names(Some(names.clone()))
+                    .with_decryption(true)
+                    .send()
+            })
+            .await;
+            match res {
+                Ok(out) => {
+                    let mut found: std::collections::HashMap<&str, &str> = out
+                        .parameters()
+                        .iter()
+                        .filter_map(|p| Some((p.name()?, p.value()?)))
+                        .collect();
+                    for name in &names {
+                        results.push(Ok(found
+                            .remove(name.as_str())
+                            .map(|v| Zeroizing::new(v.to_string()))));
+                    }
+                }
+                Err(e) => {
+                    let err = errors::map(
+                        e,
+                        &Call {
+                            action: "ssm:GetParameters",
+                            resource: &Resource::Parameter(names.join(", ")),
+                            endpoint: &self.endpoint,
+                        },
+                    );
+                    let message = err.to_string();
+                    results.extend(
+                        names
+                            .iter()
+                            .map(|_| Err(StoreError::Backend(message.clone()))),
+                    );
+                }
+            }
+        }
+        results
+    }
+
+    async fn history(&self, item: &VaultItem) -> StoreResult<Vec<Zeroizing<String>>> {
+        let name = self.name_of(item);
+        let mut versions: Vec<(i64, Zeroizing<String>)> = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let res = with_retry(&self.retry, None, "ssm:GetParameterHistory", || {
+                self.client
+                    .get_parameter_history()
+                    .name(&name)
+                    .with_decryption(true)
+                    .set_next_token(token.clone())
+                    .send()
+            })
+            .await;
+            let out = match res {
+                Ok(out) => out,
+                Err(e) if errors::code(&e) == Some("ParameterNotFound") => return Ok(Vec::new()),
+                Err(e) => {
+                    return Err(errors::map(
+                        e,
+                        &Call {
+                            action: "ssm:GetParameterHistory",
+                            resource: &Resource::Parameter(name.clone()),
+                            endpoint: &self.endpoint,
+                        },
+                    ));
+                }
+            };
+            for p in out.parameters() {
+                if let Some(value) = p.value() {
+                    versions.push((p.version(), Zeroizing::new(value.to_string())));
+                }
+            }
+            match out.next_token {
+                Some(t) if !t.is_empty() => token = Some(t),
+                _ => break,
+            }
+        }
+        versions.sort_by_key(|v| std::cmp::Reverse(v.0));
+        // The newest is the current value.
+        Ok(versions.into_iter().skip(1).map(|(_, v)| v).collect())
     }
 
     async fn delete(&self, item: &VaultItem) -> StoreResult<()> {

@@ -9,7 +9,7 @@ use time::format_description::well_known::Rfc3339;
 
 use super::{Db, FailResult};
 use crate::model::{AuditOutcome, AuditRecord};
-use crate::store::{AuditLog, StoreError, StoreResult};
+use crate::store::{AuditLog, Contended, StoreError, StoreResult};
 use crate::timefmt;
 
 pub(super) struct LocalAudit {
@@ -44,6 +44,11 @@ fn at_nanos(record: &AuditRecord) -> StoreResult<i64> {
     })
 }
 
+/// Appends one record inside the caller's transaction (a roster commit's audit rows).
+pub(super) fn insert_record(conn: &Connection, record: &AuditRecord) -> FailResult<()> {
+    insert(conn, record, &at_text(record)?, at_nanos(record)?)
+}
+
 /// Appends one record; an existing id is a conflict (the log is append-only).
 fn insert(conn: &Connection, record: &AuditRecord, at: &str, at_nanos: i64) -> FailResult<()> {
     let exists = conn
@@ -52,10 +57,13 @@ fn insert(conn: &Connection, record: &AuditRecord, at: &str, at_nanos: i64) -> F
         .optional()?
         .is_some();
     if exists {
-        return Err(StoreError::Conflict(format!(
-            "audit record {} exists already; the log is append-only",
-            record.id
-        ))
+        return Err(StoreError::conflict(
+            Contended::Audit(record.id.clone()),
+            format!(
+                "audit record {} exists already; the log is append-only",
+                record.id
+            ),
+        )
         .into());
     }
     conn.prepare_cached(

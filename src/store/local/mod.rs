@@ -8,7 +8,7 @@
 //! A directory the backend creates is made 0700 (an existing one is left as it is); the
 //! database and its WAL and SHM files are set to 0600 on every open, whatever the umask.
 //!
-//! # Schema (`PRAGMA application_id` = `mtls`, `user_version` = 1)
+//! # Schema (`PRAGMA application_id` = `mtls`, `user_version` = 2)
 //! - `roster(serialNumber PK, client_id, status, issuedAt, version, item)`: one row per
 //!   certificate. `item` is the whole DynamoDB item as DynamoDB JSON (see [`super::item`])
 //!   except `certificatePem`; the other columns are copies for indexes and conditions
@@ -25,6 +25,8 @@
 //! - `audit(seq, id, at, atNanos, operator, action, target, outcome, detail)`: append-only;
 //!   triggers refuse UPDATE, DELETE and a second row with an existing id (which would be an
 //!   `INSERT OR REPLACE`).
+//! - `coordination(pk, version, token, body)` (since version 2; a version-1 database gains it
+//!   on open): client heads, leases and the rotation journal (see [`coordination`]).
 //!
 //! # Two processes at once
 //! Each operation runs on one connection (behind a mutex, on tokio's blocking pool) and
@@ -34,6 +36,7 @@
 //! `If-Match` / `If-None-Match` decide them, and a failed one is [`StoreError::Conflict`].
 
 mod audit;
+mod coordination;
 mod gateway;
 mod roster;
 mod truststore;
@@ -56,7 +59,17 @@ pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// `PRAGMA application_id` of a console database: "mtls" in ASCII.
 const APPLICATION_ID: i64 = 0x6D74_6C73;
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
+
+/// What version 2 added: the coordination table (client heads, leases, the journal).
+const COORDINATION_TABLE: &str = "
+CREATE TABLE IF NOT EXISTS coordination (
+    pk      TEXT PRIMARY KEY NOT NULL,
+    version INTEGER NOT NULL,
+    token   TEXT,
+    body    TEXT NOT NULL
+);
+";
 
 const SCHEMA: &str = "
 CREATE TABLE roster (
@@ -153,6 +166,7 @@ pub fn open_at(path: &Path, env: &EnvConfig) -> Result<Backend> {
         truststore: Arc::new(truststore::LocalTruststore::new(Arc::clone(&db), env)),
         audit: Arc::new(audit::LocalAudit::new(Arc::clone(&db))),
         gateway: Arc::new(gateway::LocalGateway::new(Arc::clone(&db))),
+        coordination: Arc::new(coordination::LocalCoordination::new(Arc::clone(&db))),
         description: format!("local ({})", path.display()),
         operator,
     })
@@ -372,6 +386,11 @@ fn init_schema(conn: &mut Connection, path: &Path) -> FailResult<()> {
             ))
             .into());
         }
+        if version < SCHEMA_VERSION {
+            tx.execute_batch(COORDINATION_TABLE)?;
+            tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+            tx.commit()?;
+        }
         return Ok(());
     }
     let tables: i64 = tx.query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0))?;
@@ -380,6 +399,7 @@ fn init_schema(conn: &mut Connection, path: &Path) -> FailResult<()> {
         return Ok(());
     }
     tx.execute_batch(SCHEMA)?;
+    tx.execute_batch(COORDINATION_TABLE)?;
     tx.pragma_update(None, "application_id", APPLICATION_ID)?;
     tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
     tx.commit()?;

@@ -1,20 +1,20 @@
-//! The roster: one row per certificate, conditions checked like DynamoDB's.
+//! The roster: one row per certificate, conditions checked like DynamoDB's; the client heads
+//! live in the `coordination` table beside it, and a commit writes roster rows, heads and
+//! audit rows in one SQLite transaction.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, Rows, TransactionBehavior, params};
 
+use super::coordination::{check_fence, head_key, read_row, write_row};
 use super::{Db, FailResult, to_i64};
 use crate::model::CertRecord;
-use crate::store::item::{self, AttrValue, names};
-use crate::store::{Expect, Roster, RosterWrite, StoreError, StoreResult};
+use crate::store::item::{self, AttrValue, Item, names};
+use crate::store::{
+    ClientHead, Commit, Contended, Expect, Listing, Roster, RosterWrite, StoreError, StoreResult,
+};
 use crate::timefmt;
-
-/// DynamoDB's limit on the writes of one TransactWriteItems, kept so the local backend
-/// refuses what the table would.
-const MAX_TRANSACT_WRITES: usize = 100;
 
 pub(super) struct LocalRoster {
     db: Arc<Db>,
@@ -29,28 +29,31 @@ impl LocalRoster {
 /// Long listings are read in batches of this many rows, each decoded on every core.
 const DECODE_BATCH_ROWS: usize = 8192;
 
-/// Records from rows of (item, certificatePem). Decoding the JSON costs more than reading it
-/// from SQLite, so long listings are read a batch at a time and each batch is decoded on every
-/// core; only one batch of raw JSON is held at a time.
-fn records(mut rows: Rows<'_>, with_pem: bool) -> FailResult<Vec<CertRecord>> {
+/// One row as read: serial, item JSON, PEM.
+type RawRow = (String, String, Option<String>);
+
+/// Records from rows of (serialNumber, item, certificatePem). Decoding the JSON costs more
+/// than reading it from SQLite, so long listings are read a batch at a time and each batch is
+/// decoded on every core; only one batch of raw JSON is held at a time. Items that do not
+/// decode are skipped and listed.
+fn records(mut rows: Rows<'_>, with_pem: bool) -> FailResult<Listing> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let mut out = Vec::new();
-    let mut batch: Vec<(String, Option<String>)> = Vec::with_capacity(DECODE_BATCH_ROWS);
+    let mut out = Listing::default();
+    let mut batch: Vec<RawRow> = Vec::with_capacity(DECODE_BATCH_ROWS);
     loop {
         let row = rows.next()?;
         if let Some(row) = row {
-            let pem = if with_pem { row.get(1)? } else { None };
-            batch.push((row.get(0)?, pem));
+            let pem = if with_pem { row.get(2)? } else { None };
+            batch.push((row.get(0)?, row.get(1)?, pem));
             if batch.len() < DECODE_BATCH_ROWS {
                 continue;
             }
         }
         if batch.len() < DECODE_BATCH_ROWS || threads == 1 {
-            for raw in batch.drain(..) {
-                out.push(decode(raw)?);
-            }
+            let decoded: Vec<_> = batch.drain(..).map(decode).collect();
+            append(&mut out, decoded);
         } else {
-            decode_parallel(&mut batch, threads, &mut out)?;
+            decode_parallel(&mut batch, threads, &mut out);
         }
         if row.is_none() {
             return Ok(out);
@@ -58,21 +61,23 @@ fn records(mut rows: Rows<'_>, with_pem: bool) -> FailResult<Vec<CertRecord>> {
     }
 }
 
+fn append(out: &mut Listing, decoded: Vec<(String, StoreResult<CertRecord>)>) {
+    let part = Listing::from_results(decoded);
+    out.records.extend(part.records);
+    out.skipped.extend(part.skipped);
+}
+
 /// Decodes `batch` (emptying it) on `threads` threads, appending in order to `out`.
-fn decode_parallel(
-    batch: &mut Vec<(String, Option<String>)>,
-    threads: usize,
-    out: &mut Vec<CertRecord>,
-) -> FailResult<()> {
+fn decode_parallel(batch: &mut Vec<RawRow>, threads: usize, out: &mut Listing) {
     let chunk = batch.len().div_ceil(threads);
-    let parts: Vec<FailResult<Vec<CertRecord>>> = std::thread::scope(|scope| {
+    let parts: Vec<Vec<(String, StoreResult<CertRecord>)>> = std::thread::scope(|scope| {
         let handles: Vec<_> = batch
             .chunks_mut(chunk)
             .map(|part| {
                 scope.spawn(move || {
                     part.iter_mut()
                         .map(|raw| decode(std::mem::take(raw)))
-                        .collect::<FailResult<Vec<_>>>()
+                        .collect::<Vec<_>>()
                 })
             })
             .collect();
@@ -80,34 +85,38 @@ fn decode_parallel(
             .into_iter()
             .map(|h| {
                 h.join().unwrap_or_else(|_| {
-                    Err(StoreError::Backend("decoding the roster failed".into()).into())
+                    vec![(
+                        "?".to_string(),
+                        Err(StoreError::Backend("decoding the roster failed".into())),
+                    )]
                 })
             })
             .collect()
     });
     batch.clear();
     for part in parts {
-        out.extend(part?);
+        append(out, part);
     }
-    Ok(())
 }
 
-fn decode((item_json, pem): (String, Option<String>)) -> FailResult<CertRecord> {
-    let mut rec = item::from_json(&item_json)?;
-    rec.cert_pem = pem;
-    Ok(rec)
+fn decode((serial, item_json, pem): RawRow) -> (String, StoreResult<CertRecord>) {
+    let rec = item::from_json(&item_json).map(|mut rec| {
+        rec.cert_pem = pem;
+        rec
+    });
+    (serial, rec)
 }
 
 #[async_trait]
 impl Roster for LocalRoster {
-    async fn list(&self, with_pem: bool) -> StoreResult<Vec<CertRecord>> {
+    async fn scan(&self, with_pem: bool) -> StoreResult<Listing> {
         self.db
             .run(move |conn| {
                 let sql = if with_pem {
-                    "SELECT r.item, p.certificatePem
+                    "SELECT r.serialNumber, r.item, p.certificatePem
                      FROM roster r LEFT JOIN roster_pem p USING (serialNumber)"
                 } else {
-                    "SELECT item FROM roster"
+                    "SELECT serialNumber, item, NULL FROM roster"
                 };
                 let mut stmt = conn.prepare_cached(sql)?;
                 records(stmt.query([])?, with_pem)
@@ -115,26 +124,36 @@ impl Roster for LocalRoster {
             .await
     }
 
-    async fn get(&self, serial: &str) -> StoreResult<Option<CertRecord>> {
+    async fn get_item(&self, serial: &str) -> StoreResult<Option<Item>> {
         let serial = serial.to_string();
         self.db
             .run(move |conn| {
-                let mut stmt = conn.prepare_cached(
-                    "SELECT r.item, p.certificatePem
-                     FROM roster r LEFT JOIN roster_pem p USING (serialNumber)
-                     WHERE r.serialNumber = ?1",
-                )?;
-                Ok(records(stmt.query([&serial])?, true)?.pop())
+                let row: Option<(String, Option<String>)> = conn
+                    .prepare_cached(
+                        "SELECT r.item, p.certificatePem
+                         FROM roster r LEFT JOIN roster_pem p USING (serialNumber)
+                         WHERE r.serialNumber = ?1",
+                    )?
+                    .query_row([&serial], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .optional()?;
+                let Some((json, pem)) = row else {
+                    return Ok(None);
+                };
+                let mut attrs = item::item_from_json(&json)?;
+                if let Some(pem) = pem {
+                    attrs.insert(names::CERTIFICATE_PEM.into(), AttrValue::S(pem));
+                }
+                Ok(Some(attrs))
             })
             .await
     }
 
-    async fn by_client(&self, client_id: &str) -> StoreResult<Vec<CertRecord>> {
+    async fn client_items(&self, client_id: &str) -> StoreResult<Listing> {
         let client_id = client_id.to_string();
         self.db
             .run(move |conn| {
                 let mut stmt = conn.prepare_cached(
-                    "SELECT r.item, p.certificatePem
+                    "SELECT r.serialNumber, r.item, p.certificatePem
                      FROM roster r LEFT JOIN roster_pem p USING (serialNumber)
                      WHERE r.client_id = ?1
                      ORDER BY r.issuedAt, r.serialNumber",
@@ -144,34 +163,31 @@ impl Roster for LocalRoster {
             .await
     }
 
-    async fn transact(&self, writes: Vec<RosterWrite>) -> StoreResult<()> {
-        check_transaction(&writes)?;
+    async fn commit(&self, commit: Commit) -> StoreResult<()> {
+        commit.check()?;
         self.db
             .run(move |conn| {
                 let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-                for write in &writes {
-                    apply(&tx, write)?;
-                }
+                apply_commit(&tx, &commit)?;
                 tx.commit()?;
                 Ok(())
             })
             .await
     }
 
-    async fn put_each(&self, records: Vec<CertRecord>) -> Vec<StoreResult<()>> {
-        let count = records.len();
+    async fn commit_each(&self, commits: Vec<Commit>) -> Vec<StoreResult<()>> {
+        let count = commits.len();
         let path = self.db.path.clone();
         let outcome = self
             .db
             .run(move |conn| {
-                let writes: Vec<RosterWrite> = records.into_iter().map(RosterWrite::Put).collect();
                 Ok(super::each_in_one_transaction(
                     conn,
                     &path,
-                    &writes,
-                    |conn, write| {
-                        check_transaction(std::slice::from_ref(write))?;
-                        apply(conn, write)
+                    &commits,
+                    |conn, commit| {
+                        commit.check()?;
+                        apply_commit(conn, commit)
                     },
                 ))
             })
@@ -183,32 +199,76 @@ impl Roster for LocalRoster {
                 .collect()
         })
     }
+
+    async fn head(&self, client_id: &str) -> StoreResult<Option<ClientHead>> {
+        let key = head_key(client_id);
+        self.db
+            .run(move |conn| match read_row(conn, &key)? {
+                Some((version, _, body)) => Ok(Some(decode_head(&body, version)?)),
+                None => Ok(None),
+            })
+            .await
+    }
+
+    async fn heads(&self) -> StoreResult<Vec<ClientHead>> {
+        self.db
+            .run(move |conn| {
+                let mut stmt = conn.prepare_cached(
+                    "SELECT version, body FROM coordination WHERE pk LIKE 'client#%' ORDER BY pk",
+                )?;
+                let rows = stmt
+                    .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                rows.into_iter()
+                    .map(|(version, body)| decode_head(&body, version).map_err(Into::into))
+                    .collect()
+            })
+            .await
+    }
 }
 
-/// What DynamoDB refuses before looking at any item: too many writes, or two on one item.
-fn check_transaction(writes: &[RosterWrite]) -> StoreResult<()> {
-    if writes.len() > MAX_TRANSACT_WRITES {
-        return Err(StoreError::Invalid(format!(
-            "a roster transaction holds {} writes; DynamoDB allows at most {MAX_TRANSACT_WRITES}: split it",
-            writes.len()
-        )));
+fn decode_head(body: &str, version: i64) -> StoreResult<ClientHead> {
+    let mut head: ClientHead = serde_json::from_str(body).map_err(|e| {
+        StoreError::Backend(format!(
+            "a client head in the local database is unreadable ({e}); `mtls-console repair` rebuilds heads from the roster"
+        ))
+    })?;
+    head.version = u64::try_from(version).unwrap_or(0);
+    Ok(head)
+}
+
+/// Applies a commit inside the caller's transaction: the fence, the heads, the roster writes,
+/// then the audit rows. Any failed condition returns before the caller commits.
+fn apply_commit(tx: &Connection, commit: &Commit) -> FailResult<()> {
+    if let Some(fence) = &commit.fence {
+        check_fence(tx, fence)?;
     }
-    let mut seen = HashSet::new();
-    for write in writes {
-        let serial = match write {
-            RosterWrite::Put(rec) | RosterWrite::Update(rec, _) => rec.serial.as_str(),
-        };
-        if serial.is_empty() {
-            return Err(StoreError::Invalid(
-                "a roster write has an empty serialNumber".into(),
-            ));
+    for write in &commit.heads {
+        let key = head_key(&write.head.client_id);
+        let found = read_row(tx, &key)?.map(|(v, _, _)| v).unwrap_or(0);
+        if found != to_i64(write.expect) {
+            return Err(StoreError::conflict(
+                Contended::Client(write.head.client_id.clone()),
+                format!(
+                    "client {} was changed by someone else meanwhile (expected head version {}, found {found}); nothing was written, reload and retry",
+                    write.head.client_id, write.expect
+                ),
+            )
+            .into());
         }
-        if !seen.insert(serial) {
-            return Err(StoreError::Invalid(format!(
-                "a roster transaction writes certificate {serial} twice; DynamoDB refuses that: \
-                 merge the writes"
-            )));
-        }
+        let body = serde_json::to_string(&write.head).map_err(|e| {
+            StoreError::Backend(format!(
+                "cannot encode the head of {}: {e}",
+                write.head.client_id
+            ))
+        })?;
+        write_row(tx, &key, write.expect + 1, None, &body)?;
+    }
+    for write in &commit.certs {
+        apply(tx, write)?;
+    }
+    for record in &commit.audit {
+        super::audit::insert_record(tx, record)?;
     }
     Ok(())
 }
@@ -220,10 +280,13 @@ fn apply(tx: &Connection, write: &RosterWrite) -> FailResult<()> {
                 .prepare_cached("SELECT 1 FROM roster WHERE serialNumber = ?1")?
                 .exists([&rec.serial])?;
             if exists {
-                return Err(StoreError::Conflict(format!(
-                    "certificate {} is already in the roster; reload and retry",
-                    rec.serial
-                ))
+                return Err(StoreError::conflict(
+                    Contended::Cert(rec.serial.clone()),
+                    format!(
+                        "certificate {} is already in the roster; reload and retry",
+                        rec.serial
+                    ),
+                )
                 .into());
             }
             store(tx, rec, rec.version, true)
@@ -243,21 +306,26 @@ fn apply(tx: &Connection, write: &RosterWrite) -> FailResult<()> {
 /// `attribute_exists(serialNumber) AND version = :v [AND status = active]`.
 fn check_expect(serial: &str, found: Option<(String, i64)>, expect: Expect) -> StoreResult<()> {
     let Some((status, version)) = found else {
-        return Err(StoreError::Conflict(format!(
-            "certificate {serial} is no longer in the roster; reload and retry"
-        )));
+        return Err(StoreError::conflict(
+            Contended::Cert(serial.to_string()),
+            format!("certificate {serial} is no longer in the roster; reload and retry"),
+        ));
     };
     if version != to_i64(expect.version) {
-        return Err(StoreError::Conflict(format!(
-            "certificate {serial} was changed by someone else (expected version {}, found \
-             {version}); reload and retry",
-            expect.version
-        )));
+        return Err(StoreError::conflict(
+            Contended::Cert(serial.to_string()),
+            format!(
+                "certificate {serial} was changed by someone else (expected version {}, found \
+                 {version}); reload and retry",
+                expect.version
+            ),
+        ));
     }
     if expect.active && status != "active" {
-        return Err(StoreError::Conflict(format!(
-            "certificate {serial} is not active ({status})"
-        )));
+        return Err(StoreError::conflict(
+            Contended::Cert(serial.to_string()),
+            format!("certificate {serial} is not active ({status})"),
+        ));
     }
     Ok(())
 }
@@ -329,7 +397,7 @@ mod tests {
         );
         assert!(matches!(
             check_expect("1", None, expect(0, false)),
-            Err(StoreError::Conflict(m)) if m.contains("no longer in the roster")
+            Err(StoreError::Conflict { message: m, .. }) if m.contains("no longer in the roster")
         ));
     }
 }

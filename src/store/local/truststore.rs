@@ -11,7 +11,7 @@ use time::OffsetDateTime;
 
 use super::{Db, random_hex, to_i64};
 use crate::config::EnvConfig;
-use crate::store::{StoreError, StoreResult, TruststoreStore, TruststoreVersion};
+use crate::store::{Contended, StoreError, StoreResult, TruststoreStore, TruststoreVersion};
 use crate::timefmt;
 
 pub(super) struct LocalTruststore {
@@ -95,22 +95,25 @@ impl TruststoreStore for LocalTruststore {
                     (None, None) => {}
                     (Some(want), Some((_, have))) if same_etag(want, have) => {}
                     (None, Some((id, _))) => {
-                        return Err(StoreError::Conflict(format!(
-                            "{location} was published meanwhile (version {id}); reload and retry"
-                        ))
+                        return Err(StoreError::conflict(
+                            Contended::Truststore(location.clone()),
+                            format!("{location} was published meanwhile (version {id}); reload and retry"),
+                        )
                         .into());
                     }
                     (Some(want), None) => {
-                        return Err(StoreError::Conflict(format!(
-                            "{location} does not exist (expected ETag {want}); reload and retry"
-                        ))
+                        return Err(StoreError::conflict(
+                            Contended::Truststore(location.clone()),
+                            format!("{location} does not exist (expected ETag {want}); reload and retry"),
+                        )
                         .into());
                     }
                     (Some(want), Some((id, have))) => {
-                        return Err(StoreError::Conflict(format!(
-                            "{location} was changed by someone else (expected ETag {want}, found \
-                             {have} of version {id}); reload and retry"
-                        ))
+                        return Err(StoreError::conflict(
+                            Contended::Truststore(location.clone()),
+                            format!("{location} was changed by someone else (expected ETag {want}, found \
+                             {have} of version {id}); reload and retry"),
+                        )
                         .into());
                     }
                 }

@@ -11,7 +11,7 @@ use zeroize::Zeroizing;
 use super::{Db, FailResult};
 use crate::config::EnvConfig;
 use crate::model::VaultItem;
-use crate::store::{StoreError, StoreResult, Vault};
+use crate::store::{Contended, StoreError, StoreResult, Vault};
 use crate::timefmt;
 
 /// SSM keeps this many versions of a parameter, the current one included.
@@ -74,9 +74,10 @@ fn write(
             .execute(params![name, kind, value, now, user])?;
         }
         Some(version) if !overwrite => {
-            return Err(StoreError::Conflict(format!(
-                "{name} already exists (version {version}); it was not overwritten"
-            ))
+            return Err(StoreError::conflict(
+                Contended::Vault(name.to_string()),
+                format!("{name} already exists (version {version}); it was not overwritten"),
+            )
             .into());
         }
         Some(version) => {
@@ -187,6 +188,21 @@ impl Vault for LocalVault {
                     .collect()
             }
         }
+    }
+
+    async fn history(&self, item: &VaultItem) -> StoreResult<Vec<Zeroizing<String>>> {
+        let name = self.name_of(item);
+        self.db
+            .run(move |conn| {
+                let mut stmt = conn.prepare_cached(
+                    "SELECT value FROM vault_history WHERE name = ?1 ORDER BY version DESC",
+                )?;
+                let values = stmt
+                    .query_map([&name], |r| r.get::<_, String>(0).map(Zeroizing::new))?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                Ok(values)
+            })
+            .await
     }
 
     fn name_of(&self, item: &VaultItem) -> String {

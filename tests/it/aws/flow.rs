@@ -9,7 +9,7 @@ use aws_sdk_ssm::types::ParameterType;
 use mtls_console::config::EnvConfig;
 use mtls_console::model::{CertStatus, RevocationReason, VaultItem};
 use mtls_console::ops::{
-    self, CaInitOptions, CheckStatus, Ctx, IssueOptions, ReissueOptions, StatusFilter,
+    self, CaInitOptions, CheckStatus, Ctx, IssueOptions, ReissueOptions, RevokeScope, StatusFilter,
 };
 use mtls_console::pki::{self, CaParams, KeyAlgorithm, Subject};
 use mtls_console::store::aws as aws_store;
@@ -142,15 +142,19 @@ async fn bootstrap_issue_revoke_reissue_publish_rollback_verify_doctor() {
     );
 
     // Revoke.
-    let revoked = ops::revoke(
+    let out = ops::revoke(
         &ctx,
         "alpha",
         RevocationReason::KeyCompromise,
         Some("laptop lost"),
+        RevokeScope::All,
     )
     .await
     .unwrap();
+    assert_eq!(out.revoked.len(), 1);
+    let revoked = &out.revoked[0];
     assert_eq!(revoked.status, CertStatus::Revoked);
+    assert_eq!(revoked.revocation_note.as_deref(), Some("laptop lost"));
     let item = scan_items(&env)
         .await
         .into_iter()
@@ -159,10 +163,17 @@ async fn bootstrap_issue_revoke_reissue_publish_rollback_verify_doctor() {
     assert_eq!(s(&item, "status"), "revoked");
     assert_eq!(s(&item, "revocationReason"), "keyCompromise");
     assert!(s(&item, "revokedBy").contains("123456789012"));
+    assert_eq!(s(&item, "revocationNote"), "laptop lost");
     assert!(
-        ops::revoke(&ctx, &revoked.serial, RevocationReason::Unspecified, None)
-            .await
-            .is_err()
+        ops::revoke(
+            &ctx,
+            &revoked.serial,
+            RevocationReason::Unspecified,
+            None,
+            RevokeScope::All
+        )
+        .await
+        .is_err()
     );
 
     // Re-issue: the old item revoked and the new one put in one transaction.
@@ -239,16 +250,13 @@ async fn bootstrap_issue_revoke_reissue_publish_rollback_verify_doctor() {
     std::fs::write(&pinned, &cdn.cert_pem).unwrap();
     let mut pinned_env = env.clone();
     pinned_env.pinned_cas = vec![pinned];
-    let pinned_ctx = Ctx {
-        env: pinned_env,
-        ..ctx.clone()
-    };
+    let pinned_ctx = ctx.with_env(pinned_env);
     let v2 = ops::truststore_publish(&pinned_ctx, false)
         .await
         .unwrap()
         .version;
     assert_ne!(v2.version_id, v1.version_id);
-    let v3 = ops::truststore_rollback(&ctx, &v1.version_id)
+    let v3 = ops::truststore_rollback(&ctx, &v1.version_id, false)
         .await
         .unwrap()
         .version;

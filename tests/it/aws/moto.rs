@@ -1,6 +1,7 @@
-//! The AWS emulator for these tests: one `moto_server` per test binary on a free loopback
+//! The AWS emulator for these tests: one moto server (`scripts/moto-serial.py`, moto behind one
+//! lock; see there) per test binary on a free loopback
 //! port, shared by every test (each test uses its own table, bucket and project names).
-//! A missing `moto_server` fails the tests; it never skips them.
+//! A missing moto fails the tests; it never skips them.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -23,13 +24,6 @@ impl Drop for Moto {
         drop(self.stdin.take());
         let _ = self.child.wait();
     }
-}
-
-fn find_on_path(program: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join(program))
-        .find(|p| p.is_file())
 }
 
 fn free_port() -> u16 {
@@ -55,22 +49,27 @@ fn answers(port: u16) -> bool {
 }
 
 impl Moto {
-    /// Starts `moto_server -H 127.0.0.1 -p PORT` and waits until it answers.
+    /// Starts `python3 scripts/moto-serial.py -H 127.0.0.1 -p PORT` and waits until it answers.
     pub fn start() -> Moto {
-        let program = find_on_path("moto_server").unwrap_or_else(|| {
-            panic!(
-                "moto_server is not on PATH: the AWS backend tests need the moto emulator. \
-                 Install it with `pip install 'moto[server]'` (see README, tests)"
-            )
-        });
+        let program = PathBuf::from("python3");
+        let has_moto = Command::new(&program)
+            .args(["-c", "import moto.moto_server.werkzeug_app"])
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(
+            has_moto,
+            "python3 cannot import moto: the AWS backend tests need the moto emulator. Install \
+             it with `python3 -m pip install 'moto[server]'` (scripts/test does)"
+        );
         let port = free_port();
         // The wrapper shell kills moto when its stdin reaches EOF, i.e. when this process
         // (which holds the other end) exits, even if the server is never dropped.
         let mut child = Command::new("sh")
             .arg("-c")
-            .arg(r#""$0" -H 127.0.0.1 -p "$1" </dev/null >/dev/null 2>&1 & pid=$!; cat >/dev/null; kill $pid; wait $pid"#)
+            .arg(r#""$0" "$2" -H 127.0.0.1 -p "$1" </dev/null >/dev/null 2>&1 & pid=$!; cat >/dev/null; kill $pid; wait $pid"#)
             .arg(&program)
             .arg(port.to_string())
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/moto-serial.py"))
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -80,11 +79,13 @@ impl Moto {
         let deadline = Instant::now() + Duration::from_secs(60);
         while !answers(port) {
             if let Ok(Some(status)) = child.try_wait() {
-                panic!("moto_server exited before answering ({status}); run it by hand to see why");
+                panic!(
+                    "the moto server exited before answering ({status}); run scripts/moto-serial.py by hand to see why"
+                );
             }
             assert!(
                 Instant::now() < deadline,
-                "moto_server did not answer on 127.0.0.1:{port} within 60 s"
+                "the moto server did not answer on 127.0.0.1:{port} within 60 s"
             );
             std::thread::sleep(Duration::from_millis(100));
         }

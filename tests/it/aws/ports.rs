@@ -76,7 +76,7 @@ async fn raw_item(
 async fn init_infra_creates_the_contract_resources_once() {
     let env = env("infra");
     let first = aws_store::init_infra(&env).await.unwrap();
-    assert_eq!(first.len(), 3, "{first:?}");
+    assert_eq!(first.len(), 4, "{first:?}");
     assert!(first.iter().all(|l| l.contains("created")), "{first:?}");
     let again = aws_store::init_infra(&env).await.unwrap();
     assert!(
@@ -296,7 +296,7 @@ async fn roster_writes_are_conditional() {
         .await
         .unwrap_err();
     assert!(
-        matches!(&err, StoreError::Conflict(m) if m.contains("500")),
+        matches!(&err, StoreError::Conflict { message: m, .. } if m.contains("500")),
         "{err}"
     );
 
@@ -316,7 +316,7 @@ async fn roster_writes_are_conditional() {
         .await
         .unwrap_err();
     assert!(
-        matches!(&err, StoreError::Conflict(m) if m.contains("500")),
+        matches!(&err, StoreError::Conflict { message: m, .. } if m.contains("500")),
         "{err}"
     );
     let current = Expect {
@@ -347,7 +347,7 @@ async fn roster_writes_are_conditional() {
         )])
         .await
         .unwrap_err();
-    assert!(matches!(err, StoreError::Conflict(_)), "{err}");
+    assert!(matches!(err, StoreError::Conflict { .. }), "{err}");
 
     // A re-issue transaction: the old item's condition fails, so the new one is not written either.
     let new = record("501", "acme", t0 + Duration::days(3));
@@ -366,7 +366,9 @@ async fn roster_writes_are_conditional() {
         .await
         .unwrap_err();
     match &err {
-        StoreError::Conflict(m) => assert!(m.contains("500") && !m.contains("501"), "{m}"),
+        StoreError::Conflict { message: m, .. } => {
+            assert!(m.contains("500") && !m.contains("501"), "{m}")
+        }
         other => panic!("expected a conflict, got {other}"),
     }
     assert_eq!(b.roster.get("501").await.unwrap(), None, "all or nothing");
@@ -549,7 +551,7 @@ async fn ssm_vault_stores_keys_as_securestring_and_certs_as_string() {
         .await
         .unwrap_err();
     assert!(
-        matches!(&err, StoreError::Conflict(m) if m.contains("/ca/root/certificate")),
+        matches!(&err, StoreError::Conflict { message: m, .. } if m.contains("/ca/root/certificate")),
         "{err}"
     );
     b.vault
@@ -669,7 +671,7 @@ async fn secrets_manager_layout_keeps_the_reference_json() {
         .put(&VaultItem::ClientKey(nextjs.clone()), "NEWKEY", false)
         .await
         .unwrap_err();
-    assert!(matches!(err, StoreError::Conflict(_)), "{err}");
+    assert!(matches!(err, StoreError::Conflict { .. }), "{err}");
     b.vault
         .put(&VaultItem::ClientKey(nextjs.clone()), "NEWKEY", true)
         .await
@@ -720,7 +722,7 @@ async fn truststore_publishes_conditionally_and_keeps_versions() {
     let v1 = ts.put("BUNDLE ONE\n", None).await.unwrap();
     let err = ts.put("BUNDLE RACE\n", None).await.unwrap_err();
     assert!(
-        matches!(&err, StoreError::Conflict(m) if m.contains("changed since you looked")),
+        matches!(&err, StoreError::Conflict { message: m, .. } if m.contains("changed since you looked")),
         "{err}"
     );
     let err = ts
@@ -728,7 +730,7 @@ async fn truststore_publishes_conditionally_and_keeps_versions() {
         .await
         .unwrap_err();
     assert!(
-        matches!(&err, StoreError::Conflict(m) if m.contains("changed since you looked")),
+        matches!(&err, StoreError::Conflict { message: m, .. } if m.contains("changed since you looked")),
         "{err}"
     );
     let v2 = ts.put("BUNDLE TWO\n", Some(&v1.etag)).await.unwrap();
@@ -737,7 +739,7 @@ async fn truststore_publishes_conditionally_and_keeps_versions() {
     // The ETag of v1 is stale now.
     assert!(matches!(
         ts.put("BUNDLE X\n", Some(&v1.etag)).await,
-        Err(StoreError::Conflict(_))
+        Err(StoreError::Conflict { .. })
     ));
 
     let (pem, cur) = ts.current().await.unwrap().unwrap();
@@ -805,7 +807,7 @@ async fn audit_appends_and_reads_newest_first() {
         b.audit.append(&rec(i, a)).await.unwrap();
     }
     let err = b.audit.append(&rec(1, "issue")).await.unwrap_err();
-    assert!(matches!(err, StoreError::Conflict(_)), "{err}");
+    assert!(matches!(err, StoreError::Conflict { .. }), "{err}");
     let recent = b.audit.recent(2).await.unwrap();
     assert_eq!(recent, vec![rec(2, "revoke"), rec(1, "issue")]);
     assert_eq!(b.audit.recent(10).await.unwrap().len(), 3);
