@@ -268,6 +268,14 @@ pub fn repair(cli: &Cli, r: &RepairReport) {
     if cli.json {
         return json(r);
     }
+    for lease in &r.stale_leases {
+        let what = if r.dry_run {
+            "would release it"
+        } else {
+            "released"
+        };
+        println!("{lease} -> {what}");
+    }
     if r.findings.is_empty() {
         println!(
             "{} client(s) checked: the vault and the client heads follow the roster",

@@ -102,27 +102,57 @@ pub fn python_cn(subject_dn: &str) -> &str {
 
 /// A datetime as Python's `fromisoformat` returns it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Parsed {
+pub(crate) enum Parsed {
     Naive(PrimitiveDateTime),
     Aware(OffsetDateTime),
 }
 
-/// Python 3.11's `datetime.fromisoformat`: a date (`YYYY-MM-DD` or `YYYYMMDD`), optionally a
-/// separator (any one character) and a time (`HH[:MM[:SS[.f...]]]` or `HH[MM[SS[.f...]]]`, up
-/// to six fraction digits kept, `.` or `,`), optionally an offset (`Z`, `±HH[:MM[:SS[.f]]]` or
-/// `±HHMM[SS]`). Week dates are not read.
-pub fn fromisoformat(s: &str) -> Result<Parsed, ()> {
+/// Python 3.11's `datetime.fromisoformat`: a date (`YYYY-MM-DD`, `YYYYMMDD`, or a week date
+/// `YYYY-Www[-D]` / `YYYYWww[D]`), optionally a separator (any one character) and a time
+/// (`HH[:MM[:SS[.f...]]]` or `HH[MM[SS[.f...]]]`, up to six fraction digits kept, `.` or `,`),
+/// optionally an offset (`Z`, `±HH[:MM[:SS[.f]]]` or `±HHMM[SS]`). Where the date ends is
+/// found as CPython's `_find_isoformat_datetime_separator` finds it.
+pub(crate) fn fromisoformat(s: &str) -> Result<Parsed, ()> {
     let chars: Vec<char> = s.chars().collect();
-    let (date, rest) = parse_date(&chars)?;
-    if rest.is_empty() {
+    let sep = date_end(&chars)?.min(chars.len());
+    let date = parse_date(&chars[..sep])?;
+    if sep == chars.len() {
         return Ok(Parsed::Naive(PrimitiveDateTime::new(date, Time::MIDNIGHT)));
     }
     // Any single character separates the date from the time.
-    let (time, offset) = parse_time(&rest[1..])?;
+    let (time, offset) = parse_time(&chars[sep + 1..])?;
     let dt = PrimitiveDateTime::new(date, time);
     Ok(match offset {
         None => Parsed::Naive(dt),
         Some(off) => Parsed::Aware(dt.assume_offset(off)),
+    })
+}
+
+/// The length of the date part (CPython's `_find_isoformat_datetime_separator`).
+fn date_end(c: &[char]) -> Result<usize, ()> {
+    let digit = |i: usize| c.get(i).is_some_and(char::is_ascii_digit);
+    match c.len() {
+        0..7 => return Err(()),
+        7 => return Ok(7),
+        _ => {}
+    }
+    Ok(match (c[4], c[5]) {
+        ('-', 'W') => match c.get(8) {
+            Some('-') if c.len() == 9 => return Err(()),
+            Some('-') if c.len() > 10 && digit(10) => 8,
+            Some('-') => 10,
+            _ => 8,
+        },
+        ('-', _) => 10,
+        ('W', _) => {
+            let last = (7..c.len()).find(|&i| !digit(i)).unwrap_or(c.len());
+            match last {
+                ..9 => last,
+                _ if last % 2 == 0 => 7,
+                _ => 8,
+            }
+        }
+        _ => 8,
     })
 }
 
@@ -135,27 +165,58 @@ fn digits(c: &[char], n: usize) -> Result<u32, ()> {
         .fold(0, |acc, d| acc * 10 + (*d as u32 - '0' as u32)))
 }
 
-fn parse_date(c: &[char]) -> Result<(Date, &[char]), ()> {
-    let year = digits(c, 4)?;
-    let (month, day, used) = if c.get(4) == Some(&'-') {
-        if c.get(7) != Some(&'-') {
-            return Err(());
-        }
-        (digits(&c[5..], 2)?, digits(&c[8..], 2)?, 10)
-    } else {
-        (digits(&c[4..], 2)?, digits(&c[6..], 2)?, 8)
-    };
-    let month = Month::try_from(u8::try_from(month).map_err(|_| ())?).map_err(|_| ())?;
-    let date = Date::from_calendar_date(
-        i32::try_from(year).map_err(|_| ())?,
-        month,
-        u8::try_from(day).map_err(|_| ())?,
-    )
-    .map_err(|_| ())?;
+/// A date part of 7, 8 or 10 characters (CPython's `_parse_isoformat_date`).
+fn parse_date(c: &[char]) -> Result<Date, ()> {
+    if !matches!(c.len(), 7 | 8 | 10) {
+        return Err(());
+    }
+    let year = i32::try_from(digits(c, 4)?).map_err(|_| ())?;
     if year == 0 {
         return Err(());
     }
-    Ok((date, &c[used..]))
+    let dashed = c[4] == '-';
+    let mut pos = 4 + usize::from(dashed);
+    let date = if c.get(pos) == Some(&'W') {
+        pos += 1;
+        let week = digits(&c[pos..], 2)?;
+        pos += 2;
+        let mut day = 1;
+        if c.len() > pos {
+            if (c[pos] == '-') != dashed {
+                return Err(());
+            }
+            pos += usize::from(dashed);
+            day = digits(&c[pos..], 1)?;
+            pos += 1;
+        }
+        let weekday = match day {
+            1 => time::Weekday::Monday,
+            2 => time::Weekday::Tuesday,
+            3 => time::Weekday::Wednesday,
+            4 => time::Weekday::Thursday,
+            5 => time::Weekday::Friday,
+            6 => time::Weekday::Saturday,
+            7 => time::Weekday::Sunday,
+            _ => return Err(()),
+        };
+        Date::from_iso_week_date(year, u8::try_from(week).map_err(|_| ())?, weekday)
+            .map_err(|_| ())?
+    } else {
+        let month = digits(&c[pos..], 2)?;
+        pos += 2;
+        if (c.get(pos) == Some(&'-')) != dashed {
+            return Err(());
+        }
+        pos += usize::from(dashed);
+        let day = digits(&c[pos..], 2)?;
+        pos += 2;
+        let month = Month::try_from(u8::try_from(month).map_err(|_| ())?).map_err(|_| ())?;
+        Date::from_calendar_date(year, month, u8::try_from(day).map_err(|_| ())?).map_err(|_| ())?
+    };
+    if pos != c.len() {
+        return Err(());
+    }
+    Ok(date)
 }
 
 /// Where a time ends and its offset begins.

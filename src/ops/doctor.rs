@@ -164,8 +164,28 @@ pub async fn doctor(ctx: &Ctx) -> Result<Vec<DoctorCheck>> {
         (Err(e), _) => checks.push(check("truststore", CheckStatus::Fail, e.to_string())),
     }
 
-    match ctx.backend.roster.list(false).await {
-        Ok(records) => {
+    match ctx.backend.roster.scan(false).await {
+        Ok(listing) => {
+            let records = listing.records;
+            if !listing.skipped.is_empty() {
+                checks.push(check(
+                    "roster.unreadable",
+                    CheckStatus::Warn,
+                    format!(
+                        "{} item(s) other tooling wrote in a form the console does not read, \
+                         skipped everywhere (the authorizer denies them unless status is \
+                         'active'): {}",
+                        listing.skipped.len(),
+                        listing
+                            .skipped
+                            .iter()
+                            .take(10)
+                            .map(|s| format!("serial {} ({})", s.serial, s.why))
+                            .collect::<Vec<_>>()
+                            .join("; ")
+                    ),
+                ));
+            }
             let legacy = records.iter().filter(|r| r.version == 0).count();
             checks.push(check(
                 "roster",
@@ -200,6 +220,36 @@ pub async fn doctor(ctx: &Ctx) -> Result<Vec<DoctorCheck>> {
             }
         }
         Err(e) => checks.push(check("roster", CheckStatus::Fail, e.to_string())),
+    }
+    let coordination = &ctx.backend.coordination;
+    match coordination.lease(super::lease::CA_LEASE).await {
+        Ok(None) => checks.push(check(
+            "coordination",
+            CheckStatus::Ok,
+            format!("{}; no exclusive run in progress", coordination.location()),
+        )),
+        Ok(Some(held)) => checks.push(check(
+            "coordination",
+            if super::lease::is_stale(&held) {
+                CheckStatus::Warn
+            } else {
+                CheckStatus::Ok
+            },
+            format!(
+                "{}; the {} lease is held: {} by {} since {}{}",
+                coordination.location(),
+                held.name,
+                held.purpose,
+                super::lease::describe(&held.owner),
+                crate::timefmt::format(held.acquired_at),
+                if super::lease::is_stale(&held) {
+                    " (that run stopped; `repair` releases it, and the next run takes it over)"
+                } else {
+                    ""
+                }
+            ),
+        )),
+        Err(e) => checks.push(check("coordination", CheckStatus::Fail, e.to_string())),
     }
     match ctx.backend.audit.recent(1).await {
         Ok(_) => checks.push(check("audit", CheckStatus::Ok, "the audit log is readable")),

@@ -66,6 +66,11 @@ pub(crate) fn is_gone(owner: &Owner) -> bool {
     }
 }
 
+/// Has the lease's holder stopped (its process is gone, or the lease expired)?
+pub(crate) fn is_stale(lease: &LeaseRecord) -> bool {
+    OffsetDateTime::now_utc() > lease.expires_at || is_gone(&lease.owner)
+}
+
 /// Who holds a lease or claim, in words.
 pub(crate) fn describe(owner: &Owner) -> String {
     format!("{} on {} (pid {})", owner.operator, owner.host, owner.pid)

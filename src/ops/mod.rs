@@ -485,7 +485,7 @@ pub struct DoctorCheck {
     pub detail: String,
 }
 
-mod authorizer;
+pub mod authorizer;
 mod ca;
 mod claim;
 mod demo;

@@ -8,6 +8,10 @@
 //!   the vault writes and the roster commit of a first issue leaves),
 //! - the head names that cert and no claim is left by a run that stopped.
 //!
+//! It also releases the `ca` lease when its holder stopped (a rotation or `ca init` killed
+//! before it wrote anything): the next run would take it over anyway, but a lease nobody
+//! holds should not be shown as held.
+//!
 //! Each client is repaired under its claim, and every repair is audited. Every rotation ends
 //! with it. A client with two current certs at once (written by other tooling) is reported,
 //! never changed: revoke the one that should not be.
@@ -42,6 +46,8 @@ pub struct RepairReport {
     /// Clients examined.
     pub clients: usize,
     pub findings: Vec<RepairFinding>,
+    /// Leases whose holder stopped: what was (or, in a dry run, would be) released.
+    pub stale_leases: Vec<String>,
 }
 
 /// One change a client needs.
@@ -59,7 +65,33 @@ pub async fn repair(ctx: &Ctx, fix: bool) -> Result<RepairReport> {
     if fix {
         ctx.require_writable("repair")?;
     }
-    repair_clients(ctx, None, fix).await
+    let mut report = repair_clients(ctx, None, fix).await?;
+    let coordination = &ctx.backend.coordination;
+    if let Some(held) = coordination.lease(super::lease::CA_LEASE).await?
+        && super::lease::is_stale(&held)
+    {
+        if fix {
+            coordination.delete_lease(&held.name, &held.token).await?;
+            ctx.audit(
+                "repair",
+                &format!("lease {}", held.name),
+                AuditOutcome::Ok,
+                format!(
+                    "released the lease of a run that stopped: {}",
+                    super::lease::describe(&held.owner)
+                ),
+            )
+            .await?;
+        }
+        report.stale_leases.push(format!(
+            "the {} lease is held by a run that stopped ({} by {} since {})",
+            held.name,
+            held.purpose,
+            super::lease::describe(&held.owner),
+            crate::timefmt::format(held.acquired_at)
+        ));
+    }
+    Ok(report)
 }
 
 /// [`repair`] of the clients in `only` (all when None).
@@ -100,6 +132,7 @@ pub(crate) async fn repair_clients(
         dry_run: !fix,
         clients: ids.len(),
         findings: Vec::new(),
+        stale_leases: Vec::new(),
     };
     let mut values = values.into_iter();
     for (id, certs) in by_client {
@@ -178,7 +211,9 @@ async fn examine(
         fixes.push(None);
     }
     let active = current_cert(certs).filter(|c| c.status == CertStatus::Active);
-    match active {
+    // The vault follows a cert nothing replaced; a client left with only a grace cert (its
+    // newer cert revoked with --keep-grace) keeps what the vault has.
+    match active.filter(|c| c.replaced_by.is_none()) {
         Some(rec) => {
             let Some(pem) = rec.cert_pem.as_deref() else {
                 return Ok((problems, fixes));
@@ -237,7 +272,13 @@ async fn examine(
                 fixes.push(Some(Fix::DeleteKey));
             }
         }
-        None if certs.is_empty() => {
+        // The slot may be another client's (a vault layout that maps names onto shared
+        // secrets): only a certificate issued to this client is this client's leftover.
+        None if certs.is_empty()
+            && vault_cert.as_deref().is_none_or(|pem| {
+                pki::inspect(pem.as_bytes()).is_ok_and(|info| info.cn.as_deref() == Some(id))
+            }) =>
+        {
             if vault_cert.is_some() {
                 problems.push(
                     "the vault holds a certificate of a client the roster has none of (an issue that stopped before its commit)".into(),
