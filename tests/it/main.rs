@@ -4,6 +4,7 @@
 mod aws;
 mod cli;
 mod common;
+mod concurrency;
 mod local_store;
 mod pki_openssl;
 mod rotation;
