@@ -648,3 +648,71 @@ fn unknown_environment_and_confirmation_without_terminal_are_clear_errors() {
     assert_eq!(code(&out), 3);
     assert!(stderr(&out).contains("--yes"), "{}", stderr(&out));
 }
+
+/// Shell words of one README line (double quotes group; no other shell syntax is used there).
+fn shell_words(line: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut quoted = false;
+    let mut any = false;
+    for ch in line.chars() {
+        match ch {
+            '"' => {
+                quoted = !quoted;
+                any = true;
+            }
+            c if c.is_whitespace() && !quoted => {
+                if any {
+                    words.push(std::mem::take(&mut word));
+                    any = false;
+                }
+            }
+            c => {
+                word.push(c);
+                any = true;
+            }
+        }
+    }
+    if any {
+        words.push(word);
+    }
+    words
+}
+
+/// Every `mtls-console ...` line in the README's shell blocks is a valid command line
+/// (`a | b | c` lists alternatives of the last word).
+#[test]
+fn every_command_the_readme_shows_parses() {
+    use clap::Parser;
+    let readme = include_str!("../../README.md");
+    let mut in_block = false;
+    let mut checked = 0;
+    for line in readme.lines() {
+        if let Some(lang) = line.strip_prefix("```") {
+            // Shell blocks only: others draw screens.
+            in_block = !in_block && lang == "sh";
+            continue;
+        }
+        let line = line.trim();
+        if !in_block || !line.starts_with("mtls-console ") {
+            continue;
+        }
+        let command = line.split(" # ").next().unwrap().trim();
+        let mut alternatives = command.split(" | ");
+        let first = alternatives.next().unwrap();
+        let prefix = first.rsplit_once(' ').unwrap().0;
+        let mut lines = vec![first.to_string()];
+        lines.extend(alternatives.map(|alt| format!("{prefix} {alt}")));
+        for l in lines {
+            let words = shell_words(&l);
+            if let Err(e) = mtls_console::cli::Cli::try_parse_from(&words) {
+                assert!(
+                    matches!(e.kind(), clap::error::ErrorKind::DisplayHelp),
+                    "README command `{l}` does not parse:\n{e}"
+                );
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked > 25, "only {checked} README commands found");
+}

@@ -355,6 +355,19 @@ mod tests {
         ] {
             assert!(operator.contains(a), "{a}");
         }
+        for policy in [
+            include_str!("../../../assets/iam-policy-officer.json"),
+            include_str!("../../../assets/iam-policy-operator.json"),
+            include_str!("../../../assets/iam-policy-ca-admin.json"),
+        ] {
+            assert!(
+                policy.contains("table/mtls-clients-coordination"),
+                "every role reads the coordination table (leases, heads, journal)"
+            );
+        }
+        for a in ["dynamodb:DeleteItem", "ssm:GetParameterHistory"] {
+            assert!(operator.contains(a) && !officer.contains(a), "{a}");
+        }
         for a in [
             "dynamodb:CreateTable",
             "dynamodb:UpdateTimeToLive",
