@@ -39,11 +39,27 @@ pub async fn export(
                 ))
             })?,
     };
-    let key = match vault
-        .get(&VaultItem::ClientKey(client_id.to_string()))
-        .await?
-    {
+    let key_item = VaultItem::ClientKey(client_id.to_string());
+    let key = match vault.get(&key_item).await? {
         Some(key) if pki::key_matches_cert(&key, &cert_pem).unwrap_or(false) => Some(key),
+        // The roster says the vault holds this cert's key: a missing or different key is a
+        // vault out of step, not a CSR client, and exporting without it would hide that.
+        found if rec.key_held => {
+            return Err(Error::conflict(
+                crate::store::Contended::Vault(vault.name_of(&key_item)),
+                format!(
+                    "{} {} the key of '{client_id}''s current cert (serial {}); nothing was \
+                     written. `repair` restores it from the vault's history",
+                    vault.name_of(&key_item),
+                    if found.is_some() {
+                        "does not hold"
+                    } else {
+                        "lacks"
+                    },
+                    rec.serial
+                ),
+            ));
+        }
         _ => None,
     };
     let issuer = load_issuer(ctx).await?;

@@ -598,3 +598,55 @@ async fn leases_are_taken_over_only_from_the_dead() {
     let taken = ops::lease::acquire(&ctx, "ca", "test").await.unwrap();
     taken.release().await.unwrap();
 }
+
+/// Finding 2's tail: a vault key that is not the current cert's (a race lost before the
+/// head existed) makes `export` refuse rather than silently leave `client.key` out, and
+/// `repair` restores the right key from the vault's history.
+#[tokio::test(flavor = "multi_thread")]
+async fn export_refuses_a_key_that_is_not_the_certs() {
+    let site = Site::local();
+    site.bootstrap(&ids("x", 1));
+    let other = site.home.path().join("other.key");
+    let out = std::process::Command::new("openssl")
+        .args([
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-out",
+        ])
+        .arg(&other)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let ctx = site.ctx().await;
+    ctx.backend
+        .vault
+        .put(
+            &VaultItem::ClientKey("x-1".into()),
+            &std::fs::read_to_string(&other).unwrap(),
+            true,
+        )
+        .await
+        .unwrap();
+    let dir = site.home.path().join("export");
+    let out = site.run(&["export", "x-1", "--out", dir.to_str().unwrap()]);
+    assert_eq!(code(&out), 5, "{}", text(&out));
+    assert!(text(&out).contains("repair"), "{}", text(&out));
+    assert!(!dir.join("client.pem").exists(), "nothing was written");
+    let said = site.ok(&["repair", "--yes"]);
+    assert!(
+        said.contains("fixed: restore the current cert's key"),
+        "{said}"
+    );
+    site.ok(&["export", "x-1", "--out", dir.to_str().unwrap()]);
+    assert!(dir.join("client.key").exists());
+    report(
+        &site,
+        "vault key out of step, then repair",
+        1,
+        0,
+        &check(&site).await,
+    );
+}
