@@ -359,15 +359,11 @@ pub async fn check(site: &Site) -> Tally {
     t
 }
 
-/// Asserts a clean tally and records it for the README table.
-pub fn report(site: &Site, scenario: &str, runs: usize, contended: usize, t: &Tally) {
+/// Appends one scenario's tally to the README table's source.
+pub fn record(scenario: &str, backend: &str, runs: usize, contended: usize, t: &Tally) {
     let line = format!(
-        "{scenario}\t{}\t{runs}\t{contended}\t{}\t{}\t{}\t{}\n",
-        site.backend(),
-        t.clients,
-        t.lost,
-        t.stale_vault,
-        t.missing_audit
+        "{scenario}\t{backend}\t{runs}\t{contended}\t{}\t{}\t{}\t{}\n",
+        t.clients, t.lost, t.stale_vault, t.missing_audit
     );
     let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("concurrency.tsv");
     std::fs::OpenOptions::new()
@@ -377,6 +373,11 @@ pub fn report(site: &Site, scenario: &str, runs: usize, contended: usize, t: &Ta
         .unwrap()
         .write_all(line.as_bytes())
         .unwrap();
+}
+
+/// Asserts a clean tally and records it for the README table.
+pub fn report(site: &Site, scenario: &str, runs: usize, contended: usize, t: &Tally) {
+    record(scenario, site.backend(), runs, contended, t);
     assert!(
         t.problems.is_empty(),
         "{scenario} on {}: {} problems:\n{}",

@@ -1,7 +1,8 @@
 //! Finding 12: the fault-injecting store drives every multi-step operation through each of
 //! its store calls, once as a crash there (that call and every later one fail, as if the
 //! process died) and once as a single failed call. After each, an operator's recovery (the
-//! same command again, `--resume`, `repair`) must leave the invariants intact.
+//! same command again, `--resume`, `repair`) must leave the invariants intact. Every
+//! operation is swept on the embedded backend; the per-client ones on moto as well.
 
 use std::sync::Arc;
 
@@ -14,7 +15,7 @@ use mtls_console::pki::{KeyAlgorithm, Subject};
 use mtls_console::store::faulty::{self, Faults};
 use time::Duration;
 
-use super::{Site, Tally, check};
+use super::{Site, Tally, check, record};
 
 #[derive(Debug, Clone, Copy)]
 enum Op {
@@ -26,6 +27,22 @@ enum Op {
     Publish,
     Rollback,
     Rotation,
+}
+
+/// Where the sweep runs: a fresh embedded store or fresh moto resources per run.
+#[derive(Debug, Clone, Copy)]
+enum Place {
+    Embedded,
+    Moto,
+}
+
+impl Place {
+    async fn site(self, tag: &str) -> Site {
+        match self {
+            Place::Embedded => Site::local(),
+            Place::Moto => Site::moto(tag, mtls_console::config::VaultKind::Ssm).await,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -162,20 +179,52 @@ async fn run(op: Op, ctx: &Ctx, version: Option<&str>) -> Result<(), String> {
 
 /// The crashed process is gone: its leases and claims name a PID that no longer runs
 /// (Linux PIDs stop at 4194304), as after a real `kill -9`.
-fn bury_this_process(site: &Site) {
-    let db = site.env.data_dir.as_ref().unwrap().join("t.sqlite3");
-    let conn = rusqlite::Connection::open(db).unwrap();
-    conn.execute(
-        "UPDATE coordination SET body = replace(body, ?1, '\"pid\":4194305,')",
-        [format!("\"pid\":{},", std::process::id())],
-    )
-    .unwrap();
+async fn bury_this_process(site: &Site) {
+    let ours = format!("\"pid\":{},", std::process::id());
+    let dead = "\"pid\":4194305,";
+    if !site.aws {
+        let db = site.env.data_dir.as_ref().unwrap().join("t.sqlite3");
+        let conn = rusqlite::Connection::open(db).unwrap();
+        conn.execute(
+            "UPDATE coordination SET body = replace(body, ?1, ?2)",
+            [ours.as_str(), dead],
+        )
+        .unwrap();
+        return;
+    }
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let raw = crate::aws::raw(&site.env).await;
+    let rows = raw
+        .dynamo
+        .scan()
+        .table_name(&site.env.coordination_table)
+        .send()
+        .await
+        .unwrap()
+        .items
+        .unwrap_or_default();
+    for mut row in rows {
+        let Some(AttributeValue::S(body)) = row.get("body") else {
+            continue;
+        };
+        if body.contains(&ours) {
+            let body = body.replace(&ours, dead);
+            row.insert("body".into(), AttributeValue::S(body));
+            raw.dynamo
+                .put_item()
+                .table_name(&site.env.coordination_table)
+                .set_item(Some(row))
+                .send()
+                .await
+                .unwrap();
+        }
+    }
 }
 
 /// What an operator does after the failure: `repair`, then the command again (or
 /// `--resume`) until its effect is there.
 async fn recover(op: Op, site: &Site, version: Option<&str>) {
-    bury_this_process(site);
+    bury_this_process(site).await;
     let ctx = site.ctx().await;
     if !matches!(op, Op::CaInit | Op::Publish | Op::Rollback) {
         ops::repair(&ctx, true).await.unwrap();
@@ -242,15 +291,16 @@ async fn recover(op: Op, site: &Site, version: Option<&str>) {
 }
 
 /// One fresh site, the operation with the fault at store call `n`, recovery, the check.
-async fn once(op: Op, mode: Mode, n: usize) -> (Result<(), String>, Tally) {
-    let site = Site::local();
+async fn once(place: Place, op: Op, mode: Mode, n: usize) -> (Result<(), String>, Tally) {
+    let tag = format!("fs-{op:?}-{mode:?}-{n}").to_lowercase();
+    let site = place.site(&tag).await;
     let version = setup(op, &site).await;
     let faults = Faults::new();
     match mode {
         Mode::Crash => faults.crash_at(n),
         Mode::FailOne => faults.fail_call(n),
     }
-    let backend = mtls_console::store::local::open(&site.env).unwrap();
+    let backend = site.ctx().await.backend;
     let ctx = Ctx::new(site.env.clone(), faulty::wrap(backend, Arc::clone(&faults)));
     let result = run(op, &ctx, version.as_deref()).await;
     drop(ctx);
@@ -259,11 +309,11 @@ async fn once(op: Op, mode: Mode, n: usize) -> (Result<(), String>, Tally) {
 }
 
 /// How many store calls the operation makes when nothing fails.
-async fn calls(op: Op) -> usize {
-    let site = Site::local();
+async fn calls(place: Place, op: Op) -> usize {
+    let site = place.site(&format!("fs-{op:?}-count").to_lowercase()).await;
     let version = setup(op, &site).await;
     let faults = Faults::new();
-    let backend = mtls_console::store::local::open(&site.env).unwrap();
+    let backend = site.ctx().await.backend;
     let ctx = Ctx::new(site.env.clone(), faulty::wrap(backend, Arc::clone(&faults)));
     run(op, &ctx, version.as_deref()).await.unwrap();
     let n = faults.calls().len();
@@ -271,13 +321,14 @@ async fn calls(op: Op) -> usize {
     n
 }
 
-async fn sweep(op: Op) {
-    let total = calls(op).await;
+async fn sweep(place: Place, op: Op) {
+    let total = calls(place, op).await;
     let mut failed_runs = 0;
     let mut problems = Vec::new();
+    let mut sum = Tally::default();
     for mode in [Mode::Crash, Mode::FailOne] {
         for n in 1..=total {
-            let (result, tally) = once(op, mode, n).await;
+            let (result, tally) = once(place, op, mode, n).await;
             if matches!(mode, Mode::Crash) && n == 1 {
                 assert!(
                     result.is_err(),
@@ -285,54 +336,76 @@ async fn sweep(op: Op) {
                 );
             }
             failed_runs += usize::from(result.is_err());
+            sum.clients = sum.clients.max(tally.clients);
+            sum.lost += tally.lost;
+            sum.stale_vault += tally.stale_vault;
+            sum.missing_audit += tally.missing_audit;
             for p in tally.problems {
-                problems.push(format!("{op:?} {mode:?} at call {n}/{total}: {p}"));
+                problems.push(format!(
+                    "{place:?} {op:?} {mode:?} at call {n}/{total}: {p}"
+                ));
             }
         }
     }
-    eprintln!(
-        "{op:?}: {total} store calls, {failed_runs} of {} faulty runs failed",
-        2 * total
+    record(
+        &format!("{op:?}: a crash and a failure at each of its {total} store calls, then recovery"),
+        match place {
+            Place::Embedded => "embedded",
+            Place::Moto => "moto",
+        },
+        2 * total,
+        failed_runs,
+        &sum,
     );
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_failure_point_of_ca_init() {
-    sweep(Op::CaInit).await;
+    sweep(Place::Embedded, Op::CaInit).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_failure_point_of_issue() {
-    sweep(Op::Issue).await;
+    sweep(Place::Embedded, Op::Issue).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_failure_point_of_bulk_issue() {
-    sweep(Op::Bulk).await;
+    sweep(Place::Embedded, Op::Bulk).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_failure_point_of_reissue() {
-    sweep(Op::Reissue).await;
+    sweep(Place::Embedded, Op::Reissue).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_failure_point_of_revoke() {
-    sweep(Op::Revoke).await;
+    sweep(Place::Embedded, Op::Revoke).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_failure_point_of_publish() {
-    sweep(Op::Publish).await;
+    sweep(Place::Embedded, Op::Publish).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_failure_point_of_rollback() {
-    sweep(Op::Rollback).await;
+    sweep(Place::Embedded, Op::Rollback).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_failure_point_of_rotation() {
-    sweep(Op::Rotation).await;
+    sweep(Place::Embedded, Op::Rotation).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_failure_point_of_issue_on_moto() {
+    sweep(Place::Moto, Op::Issue).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_failure_point_of_revoke_on_moto() {
+    sweep(Place::Moto, Op::Revoke).await;
 }

@@ -143,9 +143,7 @@ async fn revoke_revokes_every_cert_moto() {
 
 /// Finding 5: rolling back past a rotation would cut every client off: refused without
 /// `--force`, nothing changed.
-#[tokio::test(flavor = "multi_thread")]
-async fn rollback_past_a_rotation_needs_force() {
-    let site = Site::local();
+async fn rollback_past_a_rotation_needs_force(site: &Site) {
     site.bootstrap(&ids("rb", 3));
     site.ok(&["ca", "rotate-intermediate", "--yes", "--grace", "0s"]);
     let ctx = site.ctx().await;
@@ -162,8 +160,18 @@ async fn rollback_past_a_rotation_needs_force() {
         latest,
         "nothing was published"
     );
-    report(&site, "rollback past a rotation", 1, 0, &check(&site).await);
+    report(site, "rollback past a rotation", 1, 0, &check(site).await);
     site.ok(&["truststore", "rollback", &first, "--force", "--yes"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rollback_past_a_rotation_needs_force_embedded() {
+    rollback_past_a_rotation_needs_force(&Site::local()).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rollback_past_a_rotation_needs_force_moto() {
+    rollback_past_a_rotation_needs_force(&Site::moto("rollback", VaultKind::Ssm).await).await;
 }
 
 /// Finding 7: an item another tool wrote with an unknown status is reported and skipped by
@@ -388,17 +396,15 @@ fn the_authorizer_model_agrees_with_python() {
 
 /// Finding 8 end to end: an item whose expiry has no UTC offset makes the authorizer raise,
 /// so `verify` says DENY and names the TypeError.
-#[tokio::test(flavor = "multi_thread")]
-async fn verify_denies_an_expiry_without_offset() {
-    let site = Site::local();
+async fn verify_denies_an_expiry_without_offset(site: &Site) {
     site.bootstrap(&[]);
     let dir = site.home.path().join("naive");
     site.ok(&["issue", "acme", "--out", dir.to_str().unwrap()]);
     site.ok(&["truststore", "publish", "--yes"]);
     let pem = dir.join("client.pem");
     assert_eq!(code(&site.run(&["verify", pem.to_str().unwrap()])), 0);
-    let serial = serial_of(&site, "acme").await;
-    set_attr(&site, &serial, "expiry", "2099-01-01T00:00:00").await;
+    let serial = serial_of(site, "acme").await;
+    set_attr(site, &serial, "expiry", "2099-01-01T00:00:00").await;
     let out = site.run(&["verify", pem.to_str().unwrap()]);
     assert_eq!(code(&out), 10, "{}", text(&out));
     assert!(text(&out).contains("TypeError"), "{}", text(&out));
@@ -409,11 +415,19 @@ async fn verify_denies_an_expiry_without_offset() {
     assert!(python[0].1.as_deref().unwrap().starts_with("TypeError"));
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn verify_denies_an_expiry_without_offset_embedded() {
+    verify_denies_an_expiry_without_offset(&Site::local()).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn verify_denies_an_expiry_without_offset_moto() {
+    verify_denies_an_expiry_without_offset(&Site::moto("naive", VaultKind::Ssm).await).await;
+}
+
 /// Finding 10: issue and reissue in the same second: `list`, `export` and `revoke
 /// --keep-grace` all take the new cert as the client's current one.
-#[tokio::test(flavor = "multi_thread")]
-async fn issue_and_reissue_in_the_same_second() {
-    let site = Site::local();
+async fn issue_and_reissue_in_the_same_second(site: &Site) {
     site.bootstrap(&[]);
     let t = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap() + Duration::days(1);
     let ctx = Ctx::open(site.env.clone()).await.unwrap().with_clock(t);
@@ -474,6 +488,16 @@ async fn issue_and_reissue_in_the_same_second() {
         .await
         .unwrap();
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issue_and_reissue_in_the_same_second_embedded() {
+    issue_and_reissue_in_the_same_second(&Site::local()).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issue_and_reissue_in_the_same_second_moto() {
+    issue_and_reissue_in_the_same_second(&Site::moto("same-second", VaultKind::Ssm).await).await;
 }
 
 /// Finding 11: two client ids that map to one Secrets Manager secret: the second is refused
