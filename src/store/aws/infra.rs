@@ -171,47 +171,30 @@ async fn create_roster_table(c: &AwsClients, table: &str) -> Result<String> {
     ))
 }
 
-async fn create_audit_table(c: &AwsClients, table: &str) -> Result<String> {
-    let resource = Resource::AuditTable(table.to_string());
+/// Creates an on-demand table with a string hash key (the audit and coordination tables),
+/// or leaves one that exists. `what` names it in the returned line.
+async fn create_keyed_table(
+    c: &AwsClients,
+    what: &str,
+    resource: Resource,
+    table: &str,
+    hash_key: &str,
+) -> Result<String> {
     if table_exists(c, &resource, table).await? {
-        return Ok(format!(
-            "audit table {table}: already present, left as it is"
-        ));
+        return Ok(format!("{what} {table}: already present, left as it is"));
     }
     c.dynamo
         .create_table()
         .table_name(table)
-        .attribute_definitions(string_attr(AUDIT_HASH_KEY)?)
-        .key_schema(key(AUDIT_HASH_KEY, KeyType::Hash)?)
+        .attribute_definitions(string_attr(hash_key)?)
+        .key_schema(key(hash_key, KeyType::Hash)?)
         .billing_mode(BillingMode::PayPerRequest)
         .send()
         .await
         .map_err(|e| errors::map(e, &call(c, "dynamodb:CreateTable", &resource)))?;
     wait_active(c, &resource, table).await?;
     Ok(format!(
-        "audit table {table}: created (hash {AUDIT_HASH_KEY} (S), on-demand)"
-    ))
-}
-
-async fn create_coordination_table(c: &AwsClients, table: &str) -> Result<String> {
-    let resource = Resource::CoordinationTable(table.to_string());
-    if table_exists(c, &resource, table).await? {
-        return Ok(format!(
-            "coordination table {table}: already present, left as it is"
-        ));
-    }
-    c.dynamo
-        .create_table()
-        .table_name(table)
-        .attribute_definitions(string_attr(COORDINATION_HASH_KEY)?)
-        .key_schema(key(COORDINATION_HASH_KEY, KeyType::Hash)?)
-        .billing_mode(BillingMode::PayPerRequest)
-        .send()
-        .await
-        .map_err(|e| errors::map(e, &call(c, "dynamodb:CreateTable", &resource)))?;
-    wait_active(c, &resource, table).await?;
-    Ok(format!(
-        "coordination table {table}: created (hash {COORDINATION_HASH_KEY} (S), on-demand)"
+        "{what} {table}: created (hash {hash_key} (S), on-demand)"
     ))
 }
 
@@ -303,8 +286,22 @@ pub async fn init_infra(env: &EnvConfig) -> Result<Vec<String>> {
     let bucket = truststore_bucket(env, &id.account);
     Ok(vec![
         create_roster_table(&c, &env.table).await?,
-        create_audit_table(&c, &env.audit_table).await?,
-        create_coordination_table(&c, &env.coordination_table).await?,
+        create_keyed_table(
+            &c,
+            "audit table",
+            Resource::AuditTable(env.audit_table.clone()),
+            &env.audit_table,
+            AUDIT_HASH_KEY,
+        )
+        .await?,
+        create_keyed_table(
+            &c,
+            "coordination table",
+            Resource::CoordinationTable(env.coordination_table.clone()),
+            &env.coordination_table,
+            COORDINATION_HASH_KEY,
+        )
+        .await?,
         create_bucket(&c, &bucket).await?,
     ])
 }
