@@ -7,7 +7,7 @@
 //! run whose lease was taken over cannot change anything.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use time::{Duration, OffsetDateTime};
 
@@ -25,13 +25,16 @@ pub const LEASE_TTL: Duration = Duration::seconds(60);
 const HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(20);
 
 /// This machine's name, as the kernel knows it.
-fn host_name() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .ok()
-        .filter(|h| !h.is_empty())
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .unwrap_or_else(|| "unknown-host".into())
+fn host_name() -> &'static str {
+    static HOST: OnceLock<String> = OnceLock::new();
+    HOST.get_or_init(|| {
+        std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_string())
+            .ok()
+            .filter(|h| !h.is_empty())
+            .or_else(|| std::env::var("HOSTNAME").ok())
+            .unwrap_or_else(|| "unknown-host".into())
+    })
 }
 
 /// A process's start time in clock ticks since boot (`/proc/PID/stat` field 22), None when
@@ -45,12 +48,13 @@ fn process_start(pid: u32) -> Option<u64> {
 
 /// The owner record of this process.
 pub(crate) fn this_process(operator: &str) -> Owner {
+    static STARTED: OnceLock<u64> = OnceLock::new();
     let pid = std::process::id();
     Owner {
         operator: operator.to_string(),
-        host: host_name(),
+        host: host_name().to_string(),
         pid,
-        started: process_start(pid).unwrap_or(0),
+        started: *STARTED.get_or_init(|| process_start(pid).unwrap_or(0)),
     }
 }
 
