@@ -170,6 +170,22 @@ pub(crate) fn settle(claimed: &ClientHead, current: Option<String>) -> HeadWrite
     }
 }
 
+/// The head write of a client that has none yet, settled at once (`current` is its cert):
+/// a commit carrying it is refused as contended if the client has a head, so the commit
+/// itself is the claim (bulk issue of new clients).
+pub(crate) fn first_head(client_id: &str, current: Option<String>) -> HeadWrite {
+    HeadWrite {
+        head: ClientHead {
+            client_id: client_id.to_string(),
+            version: 0,
+            current,
+            claim: None,
+            updated_at: OffsetDateTime::now_utc(),
+        },
+        expect: 0,
+    }
+}
+
 /// Gives a claim up without a change (the operation failed or had nothing to do). Best
 /// effort: a claim left behind expires, and `repair` clears it.
 pub(crate) async fn release(ctx: &Ctx, claimed: &ClientHead) {

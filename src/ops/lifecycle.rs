@@ -21,9 +21,11 @@ use super::{
     ReissueOutcome, RevokeOutcome, validate_client_id,
 };
 use crate::error::{Error, Result};
-use crate::model::{AuditOutcome, CertRecord, CertStatus, RevocationReason, VaultItem};
+use crate::model::{
+    AuditOutcome, AuditRecord, CertRecord, CertStatus, RevocationReason, VaultItem,
+};
 use crate::pki::{self, ClientRequest, IssuedCert, KeyAlgorithm, KeySource};
-use crate::store::{ClientHead, Commit, Contended, Expect, HeadWrite, RosterWrite};
+use crate::store::{ClientHead, Commit, Contended, Expect, HeadWrite, RosterWrite, VaultWrite};
 
 /// How long DynamoDB keeps an item after the cert's notAfter (the contract's `ttl`).
 const TTL_AFTER_EXPIRY: Duration = Duration::days(90);
@@ -294,6 +296,7 @@ async fn issue_prepared(
                     issue_detail(&record, &issued.info.key_algorithm),
                 )],
                 fence: ctx.fence.clone(),
+                vault: Vec::new(),
             };
             commit_or_restore(ctx, commit, &record, before).await?;
             Ok(outcome(record, issued, issuer))
@@ -427,9 +430,8 @@ const BULK_BATCHES_IN_FLIGHT: usize = 4;
 /// so a failed or interrupted run can simply be run again.
 ///
 /// Keys are generated and certificates signed on every core; signed clients are stored in
-/// batches of whatever is ready (at most [`BULK_BATCH`], [`BULK_BATCH_AWS`] on AWS): vault first (key, cert), then the
-/// roster items of the clients whose vault writes all succeeded, then one audit record each.
-/// Each client succeeds or fails on its own, as if issued alone.
+/// batches of whatever is ready (at most [`BULK_BATCH`], [`BULK_BATCH_AWS`] on AWS): see
+/// [`store_batch`]. Each client succeeds or fails on its own, as if issued alone.
 pub async fn issue_bulk(
     ctx: &Ctx,
     clients: &[IssueOptions],
@@ -525,10 +527,89 @@ pub async fn issue_bulk(
     Ok(report)
 }
 
-/// Stores a batch of signed clients (see [`issue_bulk`]); one result per client. The
-/// clients are claimed together, their vault items written together, then each client's
-/// roster item, head and audit record committed on its own (one database transaction for
-/// all of them on the embedded backend).
+/// The commit that issues `id` as a new client: its roster item, its first head (expected
+/// not to exist: a client that has one is refused as contended) and its audit record, plus
+/// its vault items when the roster writes them too.
+fn new_client_commit(
+    ctx: &Ctx,
+    id: &str,
+    issued: &IssuedCert,
+    record: &CertRecord,
+    head: HeadWrite,
+    vault: Vec<VaultWrite>,
+) -> Commit {
+    Commit {
+        certs: vec![RosterWrite::Put(record.clone())],
+        heads: vec![head],
+        audit: vec![ctx.audit_record(
+            "issue",
+            id,
+            AuditOutcome::Ok,
+            issue_detail(record, &issued.info.key_algorithm),
+        )],
+        fence: ctx.fence.clone(),
+        vault,
+    }
+}
+
+/// Where the roster writes the vault too (the embedded backend), stores each client that has
+/// no head yet in one commit of everything (vault items, roster item, head, audit record),
+/// all of the batch in one database transaction. Returns the outcomes, the failures to audit
+/// and the clients that have a head already, to be stored with a claim.
+async fn store_new_together(
+    ctx: &Ctx,
+    issuer: &Issuer,
+    signed: Vec<(String, IssuedCert)>,
+    now: OffsetDateTime,
+) -> (
+    Vec<(String, Result<()>)>,
+    Vec<AuditRecord>,
+    Vec<(String, IssuedCert)>,
+) {
+    let commits = signed
+        .iter()
+        .map(|(id, issued)| {
+            let record = new_record(id, issued, issuer, now);
+            let mut vault = Vec::with_capacity(2);
+            if let Some(key) = &issued.key_pem {
+                vault.push(VaultWrite {
+                    item: VaultItem::ClientKey(id.clone()),
+                    value: key.clone(),
+                });
+            }
+            vault.push(VaultWrite {
+                item: VaultItem::ClientCert(id.clone()),
+                value: Zeroizing::new(issued.cert_pem.clone()),
+            });
+            let head = claim::first_head(id, Some(record.serial.clone()));
+            new_client_commit(ctx, id, issued, &record, head, vault)
+        })
+        .collect();
+    let written = ctx.backend.roster.commit_each(commits).await;
+    let mut outcomes = Vec::with_capacity(signed.len());
+    let mut failures = Vec::new();
+    let mut rest = Vec::new();
+    for ((id, issued), result) in signed.into_iter().zip(written) {
+        match result {
+            Ok(()) => outcomes.push((id, Ok(()))),
+            Err(e) if matches!(e.contended(), Some(Contended::Client(_))) => {
+                rest.push((id, issued));
+            }
+            Err(e) => {
+                let e = Error::from(e);
+                failures.push(ctx.failure_record("issue", &id, &e));
+                outcomes.push((id, Err(e)));
+            }
+        }
+    }
+    (outcomes, failures, rest)
+}
+
+/// Stores a batch of signed clients (see [`issue_bulk`]); one result per client. Clients
+/// without a head are stored in one transaction where the roster can write the vault (see
+/// [`store_new_together`]). The others are claimed together, their vault items written
+/// together, then each client's roster item, head and audit record committed on its own
+/// (one database transaction for all of them on the embedded backend).
 async fn store_batch(
     ctx: &Ctx,
     issuer: &Issuer,
@@ -542,6 +623,11 @@ async fn store_batch(
             Ok(issued) => signed.push((id, issued)),
             Err(e) => results.push((id, Err(e))),
         }
+    }
+    let mut done = Vec::new();
+    let mut failures = Vec::new();
+    if ctx.backend.roster.commits_vault() && !signed.is_empty() {
+        (done, failures, signed) = store_new_together(ctx, issuer, signed, now).await;
     }
 
     // Claim every client; one already claimed elsewhere, or issued meanwhile, fails alone.
@@ -595,25 +681,23 @@ async fn store_batch(
             }
             None => {
                 let record = new_record(&id, &issued, issuer, now);
-                commits.push(Commit {
-                    certs: vec![RosterWrite::Put(record.clone())],
-                    heads: vec![claim::settle(&head, Some(record.serial.clone()))],
-                    audit: vec![ctx.audit_record(
-                        "issue",
-                        &id,
-                        AuditOutcome::Ok,
-                        issue_detail(&record, &issued.info.key_algorithm),
-                    )],
-                    fence: ctx.fence.clone(),
-                });
+                let settled = claim::settle(&head, Some(record.serial.clone()));
+                commits.push(new_client_commit(
+                    ctx,
+                    &id,
+                    &issued,
+                    &record,
+                    settled,
+                    Vec::new(),
+                ));
                 stored.push((id, record, issued.key_pem.is_some(), head));
             }
         }
     }
     let written = ctx.backend.roster.commit_each(commits).await;
 
-    let mut failures = Vec::new();
-    let mut outcomes: Vec<(String, Result<()>)> = Vec::with_capacity(results.len() + stored.len());
+    let mut outcomes: Vec<(String, Result<()>)> = done;
+    outcomes.reserve(results.len() + stored.len());
     for (id, result) in results {
         if let Err(e) = &result {
             failures.push(ctx.failure_record("issue", &id, e));
@@ -887,6 +971,7 @@ pub(crate) async fn revoke_client_certs(
                         heads: vec![head_write],
                         audit,
                         fence: ctx.fence.clone(),
+                        vault: Vec::new(),
                     })
                     .await?;
                 for write in writes {
@@ -1031,6 +1116,7 @@ pub(crate) async fn reissue_record(
             heads: vec![claim::settle(&head, Some(new.serial.clone()))],
             audit: vec![ctx.audit_record("reissue", label, AuditOutcome::Ok, detail)],
             fence: ctx.fence.clone(),
+            vault: Vec::new(),
         };
         commit_or_restore(ctx, commit, &new, before).await?;
         superseded.version = old.version + 1;

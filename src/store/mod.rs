@@ -229,6 +229,26 @@ pub struct Commit {
     /// Appended only if everything else is written; an existing id fails the commit.
     pub audit: Vec<AuditRecord>,
     pub fence: Option<Fence>,
+    /// Vault items written in the same transaction: only on a roster that shares the
+    /// vault's database ([`Roster::commits_vault`]); any other roster refuses the commit.
+    pub vault: Vec<VaultWrite>,
+}
+
+/// A vault item a [`Commit`] writes (a new version if it exists). The value never appears in
+/// `Debug` output.
+#[derive(Clone)]
+pub struct VaultWrite {
+    pub item: VaultItem,
+    pub value: Zeroizing<String>,
+}
+
+impl std::fmt::Debug for VaultWrite {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VaultWrite")
+            .field("item", &self.item)
+            .field("value", &"<redacted>")
+            .finish()
+    }
 }
 
 /// DynamoDB's limit on the items of one TransactWriteItems.
@@ -245,7 +265,11 @@ impl Commit {
 
     /// Every item the commit writes or checks.
     pub fn len(&self) -> usize {
-        self.certs.len() + self.heads.len() + self.audit.len() + usize::from(self.fence.is_some())
+        self.certs.len()
+            + self.heads.len()
+            + self.audit.len()
+            + self.vault.len()
+            + usize::from(self.fence.is_some())
     }
 
     pub fn is_empty(&self) -> bool {
@@ -320,6 +344,11 @@ pub trait Roster: Send + Sync {
     /// All writes of the commit succeed together or none does. A failed condition is
     /// [`StoreError::Conflict`] naming the certificate, the client or the lease.
     async fn commit(&self, commit: Commit) -> StoreResult<()>;
+    /// Can a [`Commit`] carry vault writes ([`Commit::vault`])? Only where the vault lives in
+    /// the roster's own database (the embedded backend), so one transaction holds both.
+    fn commits_vault(&self) -> bool {
+        false
+    }
     /// Each commit on its own: one failure leaves the others written. One result per commit,
     /// in order. Adapters that can make many commits at once cheaply (one database
     /// transaction) do so; the others send up to [`WRITES_IN_FLIGHT`] at once.

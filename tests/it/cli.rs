@@ -266,6 +266,35 @@ fn bulk_issue_is_idempotent_and_all_or_nothing_on_bad_input() {
     assert_eq!(again["issued"].as_array().unwrap().len(), 0);
     assert_eq!(again["skipped"].as_array().unwrap().len(), 3);
     assert_eq!(home.json(&["list"]).as_array().unwrap().len(), 3);
+
+    // A client that already has a history is issued through its claim, beside new ones.
+    home.ok(&["--yes", "revoke", "b-2", "--reason", "superseded"]);
+    let more = write(
+        &home,
+        "more.json",
+        r#"{"clients":[{"client_id":"a-1"},{"client_id":"b-2"},{"client_id":"d-4"}]}"#,
+    );
+    let third = home.json(&["issue", "--from", &more]);
+    assert_eq!(
+        third["issued"],
+        serde_json::json!(["b-2", "d-4"]),
+        "{third}"
+    );
+    assert_eq!(third["skipped"], serde_json::json!(["a-1"]), "{third}");
+    let listed = home.json(&["list"]);
+    assert_eq!(
+        listed.as_array().unwrap().len(),
+        4,
+        "one row per client: {listed}"
+    );
+    for id in ["b-2", "d-4"] {
+        let dir = home.path().join(format!("export-{id}"));
+        home.ok(&["export", id, "--out", dir.to_str().unwrap()]);
+        assert!(
+            dir.join("client.key").is_file(),
+            "{id}: the key of its cert"
+        );
+    }
 }
 
 #[test]

@@ -333,6 +333,13 @@ impl DynamoRoster {
 
     /// The elements of a commit's transaction, in the order the commit lists them.
     fn tx_items(&self, commit: Commit) -> StoreResult<Vec<TxItem>> {
+        if !commit.vault.is_empty() {
+            return Err(StoreError::Invalid(
+                "a DynamoDB transaction cannot write vault items (SSM or Secrets Manager): \
+                 write the vault first, then commit the roster"
+                    .into(),
+            ));
+        }
         let mut items = Vec::with_capacity(commit.len());
         if let Some(fence) = &commit.fence {
             items.push(TxItem {

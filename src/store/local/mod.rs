@@ -160,9 +160,13 @@ pub fn open(env: &EnvConfig) -> Result<Backend> {
 pub fn open_at(path: &Path, env: &EnvConfig) -> Result<Backend> {
     let db = Arc::new(Db::open(path, env).map_err(Error::Store)?);
     let operator = os_user(path);
+    let vault = Arc::new(vault::LocalVault::new(Arc::clone(&db), env, &operator));
     Ok(Backend {
-        roster: Arc::new(roster::LocalRoster::new(Arc::clone(&db))),
-        vault: Arc::new(vault::LocalVault::new(Arc::clone(&db), env, &operator)),
+        roster: Arc::new(roster::LocalRoster::new(
+            Arc::clone(&db),
+            Arc::clone(&vault),
+        )),
+        vault,
         truststore: Arc::new(truststore::LocalTruststore::new(Arc::clone(&db), env)),
         audit: Arc::new(audit::LocalAudit::new(Arc::clone(&db))),
         gateway: Arc::new(gateway::LocalGateway::new(Arc::clone(&db))),
@@ -221,6 +225,9 @@ fn each_in_one_transaction<I>(
     items: &[I],
     mut write: impl FnMut(&Connection, &I) -> FailResult<()>,
 ) -> Vec<StoreResult<()>> {
+    if items.is_empty() {
+        return Vec::new();
+    }
     let whole = (|| -> FailResult<Vec<StoreResult<()>>> {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut results = Vec::with_capacity(items.len());
@@ -506,6 +513,54 @@ mod tests {
             .unwrap();
         let err = open_at(&path, &env(dir.path())).err().unwrap().to_string();
         assert!(err.contains("upgrade mtls-console"), "{err}");
+    }
+
+    #[test]
+    fn a_commit_writes_the_vault_with_the_roster_or_nothing() {
+        use crate::model::VaultItem;
+        use crate::store::{ClientHead, Commit, Contended, HeadWrite, VaultWrite};
+        use zeroize::Zeroizing;
+        let dir = tempfile::tempdir().unwrap();
+        let backend = open(&env(dir.path())).unwrap();
+        assert!(backend.roster.commits_vault());
+        let new_client = |id: &str| Commit {
+            heads: vec![HeadWrite {
+                head: ClientHead {
+                    client_id: id.into(),
+                    version: 0,
+                    current: None,
+                    claim: None,
+                    updated_at: time::OffsetDateTime::now_utc(),
+                },
+                expect: 0,
+            }],
+            vault: vec![VaultWrite {
+                item: VaultItem::ClientCert(id.into()),
+                value: Zeroizing::new(format!("cert of {id}")),
+            }],
+            ..Commit::default()
+        };
+        futures::executor::block_on(backend.roster.commit(new_client("a"))).unwrap();
+        let cert = |id: &str| {
+            futures::executor::block_on(backend.vault.get(&VaultItem::ClientCert(id.into())))
+                .unwrap()
+                .map(|v| v.to_string())
+        };
+        assert_eq!(cert("a").as_deref(), Some("cert of a"));
+
+        let mut again = new_client("a");
+        again.vault[0].value = Zeroizing::new("second cert of a".into());
+        let results =
+            futures::executor::block_on(backend.roster.commit_each(vec![again, new_client("b")]));
+        assert!(
+            matches!(&results[0], Err(e) if e.contended() == Some(&Contended::Client("a".into()))),
+            "{results:?}"
+        );
+        assert!(results[1].is_ok(), "{results:?}");
+        assert_eq!(cert("a").as_deref(), Some("cert of a"));
+        assert_eq!(cert("b").as_deref(), Some("cert of b"));
+        let debug = format!("{:?}", new_client("c"));
+        assert!(!debug.contains("cert of c"), "{debug}");
     }
 
     #[test]

@@ -6,8 +6,10 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, Rows, TransactionBehavior, params};
+use time::OffsetDateTime;
 
 use super::coordination::{check_fence, head_key, read_row, write_row};
+use super::vault::LocalVault;
 use super::{Db, FailResult, to_i64};
 use crate::model::CertRecord;
 use crate::store::item::{self, AttrValue, Item, names};
@@ -18,11 +20,13 @@ use crate::timefmt;
 
 pub(super) struct LocalRoster {
     db: Arc<Db>,
+    /// The vault in the same database, for commits that carry vault writes.
+    vault: Arc<LocalVault>,
 }
 
 impl LocalRoster {
-    pub(super) fn new(db: Arc<Db>) -> Self {
-        LocalRoster { db }
+    pub(super) fn new(db: Arc<Db>, vault: Arc<LocalVault>) -> Self {
+        LocalRoster { db, vault }
     }
 }
 
@@ -165,10 +169,11 @@ impl Roster for LocalRoster {
 
     async fn commit(&self, commit: Commit) -> StoreResult<()> {
         commit.check()?;
+        let vault = Arc::clone(&self.vault);
         self.db
             .run(move |conn| {
                 let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-                apply_commit(&tx, &commit)?;
+                apply_commit(&tx, &vault, &commit)?;
                 tx.commit()?;
                 Ok(())
             })
@@ -178,6 +183,7 @@ impl Roster for LocalRoster {
     async fn commit_each(&self, commits: Vec<Commit>) -> Vec<StoreResult<()>> {
         let count = commits.len();
         let path = self.db.path.clone();
+        let vault = Arc::clone(&self.vault);
         let outcome = self
             .db
             .run(move |conn| {
@@ -187,7 +193,7 @@ impl Roster for LocalRoster {
                     &commits,
                     |conn, commit| {
                         commit.check()?;
-                        apply_commit(conn, commit)
+                        apply_commit(conn, &vault, commit)
                     },
                 ))
             })
@@ -198,6 +204,10 @@ impl Roster for LocalRoster {
                 .map(|_| Err(StoreError::Backend(message.clone())))
                 .collect()
         })
+    }
+
+    fn commits_vault(&self) -> bool {
+        true
     }
 
     async fn head(&self, client_id: &str) -> StoreResult<Option<ClientHead>> {
@@ -237,9 +247,10 @@ fn decode_head(body: &str, version: i64) -> StoreResult<ClientHead> {
     Ok(head)
 }
 
-/// Applies a commit inside the caller's transaction: the fence, the heads, the roster writes,
-/// then the audit rows. Any failed condition returns before the caller commits.
-fn apply_commit(tx: &Connection, commit: &Commit) -> FailResult<()> {
+/// Applies a commit inside the caller's transaction: the fence, the heads, the vault items,
+/// the roster writes, then the audit rows. Any failed condition returns before the caller
+/// commits.
+fn apply_commit(tx: &Connection, vault: &LocalVault, commit: &Commit) -> FailResult<()> {
     if let Some(fence) = &commit.fence {
         check_fence(tx, fence)?;
     }
@@ -263,6 +274,12 @@ fn apply_commit(tx: &Connection, commit: &Commit) -> FailResult<()> {
             ))
         })?;
         write_row(tx, &key, write.expect + 1, None, &body)?;
+    }
+    if !commit.vault.is_empty() {
+        let now = timefmt::format(OffsetDateTime::now_utc());
+        for write in &commit.vault {
+            vault.write_in(tx, write, &now)?;
+        }
     }
     for write in &commit.certs {
         apply(tx, write)?;

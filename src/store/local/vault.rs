@@ -11,7 +11,7 @@ use zeroize::Zeroizing;
 use super::{Db, FailResult};
 use crate::config::EnvConfig;
 use crate::model::VaultItem;
-use crate::store::{Contended, StoreError, StoreResult, Vault};
+use crate::store::{Contended, StoreError, StoreResult, Vault, VaultWrite};
 use crate::timefmt;
 
 /// SSM keeps this many versions of a parameter, the current one included.
@@ -32,6 +32,29 @@ impl LocalVault {
             account_name: env.account_name().to_string(),
             operator: operator.to_string(),
         }
+    }
+
+    /// Writes `write` inside the caller's transaction (a [`crate::store::Commit`] of the
+    /// roster, which shares this database), as [`Vault::put`] with overwrite would.
+    pub(super) fn write_in(
+        &self,
+        conn: &Connection,
+        write: &VaultWrite,
+        now: &str,
+    ) -> FailResult<()> {
+        let name = self.name_of(&write.item);
+        if write.value.is_empty() {
+            return Err(empty_value(&name).into());
+        }
+        self::write(
+            conn,
+            &name,
+            kind(&write.item),
+            &write.value,
+            now,
+            &self.operator,
+            true,
+        )
     }
 }
 
