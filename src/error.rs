@@ -42,6 +42,18 @@ impl Error {
 }
 
 impl Error {
+    /// The class of error, as `--json` reports it (`error.kind`): one per exit code.
+    pub fn kind(&self) -> &'static str {
+        match self.exit_code() {
+            3 => "invalid",
+            4 => "not-found",
+            5 => "conflict",
+            6 => "backend",
+            7 => "config",
+            _ => "io",
+        }
+    }
+
     /// A conflict on `resource`.
     pub fn conflict(resource: Contended, message: impl Into<String>) -> Error {
         Error::Conflict {

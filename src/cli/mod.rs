@@ -13,6 +13,9 @@ use crate::model::RevocationReason;
 use crate::ops::{self, CaInitOptions, Ctx, IssueOptions, KeyChoice, ReissueOptions, StatusFilter};
 use crate::pki::{KeyAlgorithm, Subject};
 
+/// The `--help` section of the flags every command takes.
+const GLOBAL: &str = "Global options";
+
 /// Exit code of `verify` when the cert would be denied.
 pub const EXIT_DENY: i32 = 10;
 /// Exit code of `doctor` when a check failed.
@@ -29,31 +32,31 @@ authorizer will do. With no subcommand it opens the interactive console."
 )]
 pub struct Cli {
     /// Environment to operate (a name under [environments] in the config; `local` always exists).
-    #[arg(long, global = true, env = "MTLS_CONSOLE_ENV")]
+    #[arg(long, global = true, env = "MTLS_CONSOLE_ENV", help_heading = GLOBAL)]
     pub env: Option<String>,
     /// Config file (default: $XDG_CONFIG_HOME/mtls-console/config.toml).
-    #[arg(long, global = true, env = "MTLS_CONSOLE_CONFIG")]
+    #[arg(long, global = true, env = "MTLS_CONSOLE_CONFIG", help_heading = GLOBAL)]
     pub config: Option<PathBuf>,
     /// Print machine-readable JSON.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = GLOBAL)]
     pub json: bool,
     /// Answer yes to every confirmation (needed when not on a terminal).
-    #[arg(long, short = 'y', global = true)]
+    #[arg(long, short = 'y', global = true, help_heading = GLOBAL)]
     pub yes: bool,
     /// Refuse every change.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = GLOBAL)]
     pub read_only: bool,
     /// AWS profile (overrides the environment's).
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = GLOBAL)]
     pub profile: Option<String>,
     /// AWS region (overrides the environment's).
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = GLOBAL)]
     pub region: Option<String>,
     /// AWS endpoint URL, e.g. an emulator (overrides the environment's).
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = GLOBAL)]
     pub endpoint_url: Option<String>,
     /// Issue from a CA marked compromised (by `revoke --issued-by`) all the same.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = GLOBAL)]
     pub allow_compromised_ca: bool,
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -68,6 +71,7 @@ pub enum Command {
     Issue(IssueArgs),
     /// List clients (one row per client: its current cert).
     List {
+        /// Which clients: by the state of their current cert.
         #[arg(long, value_enum, default_value_t = StatusArg::All)]
         status: StatusArg,
         /// Only active clients whose cert expires within this many days, soonest first
@@ -95,8 +99,9 @@ pub enum Command {
         dry_run: bool,
         /// RFC 5280 reason: keyCompromise, cACompromise, affiliationChanged, superseded,
         /// cessationOfOperation, certificateHold, privilegeWithdrawn, aACompromise, unspecified.
-        #[arg(long)]
-        reason: String,
+        /// Not needed with --dry-run.
+        #[arg(long, required_unless_present = "dry_run")]
+        reason: Option<String>,
         /// Free-text note, kept with the revocation and in the audit log.
         #[arg(long)]
         note: Option<String>,
@@ -107,6 +112,7 @@ pub enum Command {
     },
     /// Re-issue a client's certificate with a new serial.
     Reissue {
+        /// The client whose active cert is replaced.
         client_id: String,
         /// Generate a new key (default: keep the current public key).
         #[arg(long)]
@@ -114,6 +120,8 @@ pub enum Command {
         /// Keep the old cert valid this long (e.g. 24h, 7d); default: revoke it at once.
         #[arg(long)]
         grace: Option<String>,
+        /// Validity of the new cert in days, 1-3650 (default: the environment's
+        /// client_validity_days).
         #[arg(long)]
         days: Option<u32>,
         /// Key algorithm with --rekey.
@@ -122,23 +130,31 @@ pub enum Command {
     },
     /// Write a client's cert, chain, key (when held) and optionally PKCS#12 to a directory.
     Export {
+        /// The client whose current cert is written.
         client_id: String,
+        /// Directory to write the files to (created mode 0700 if missing).
         #[arg(long)]
         out: PathBuf,
         /// Also write client.p12 (passphrase from MTLS_CONSOLE_P12_PASSPHRASE or a prompt).
         #[arg(long)]
         p12: bool,
+        /// Replace an existing client.key or client.p12 in the directory (and remove one this
+        /// export does not write, so no file of another cert is left beside this one).
+        #[arg(long)]
+        force: bool,
     },
     /// Would API Gateway and the authorizer accept this cert? Exit 0 = ALLOW, 10 = DENY.
     Verify {
-        /// PEM file of the client certificate.
-        cert: PathBuf,
+        /// PEM file of the client certificate, or a client_id (its current cert) or decimal
+        /// serial (that cert) from the roster.
+        cert: String,
     },
     /// The truststore bundle in S3 (or the local store).
     #[command(subcommand)]
     Truststore(TruststoreCommand),
     /// Recent audit records.
     Audit {
+        /// How many records, newest first.
         #[arg(long, default_value_t = 50)]
         limit: usize,
     },
@@ -170,6 +186,19 @@ pub enum Command {
     Demo,
     /// Create the table, audit table and bucket of an AWS environment (sandbox or emulator).
     InitInfra,
+    /// Print the shell completion script (e.g. `mtls-console completions bash >
+    /// ~/.local/share/bash-completion/completions/mtls-console`).
+    Completions {
+        /// The shell to complete in.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff), or with --out write one page per command to a directory.
+    Man {
+        /// Directory for mtls-console.1 and one mtls-console-COMMAND.1 per command.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -179,13 +208,16 @@ pub enum CaCommand {
         /// The root signs clients directly (no intermediate).
         #[arg(long)]
         root_only: bool,
+        /// Key algorithm of the CA keys: ecdsa-p256, ecdsa-p384, rsa-2048, rsa-3072, rsa-4096.
         #[arg(long, default_value = "rsa-4096")]
         key_algorithm: String,
         /// Subject fields, e.g. "C=GB,O=Example Ltd,OU=Platform,CN=Example Root CA".
         #[arg(long)]
         subject: Option<String>,
+        /// Validity of the root in days, 1-10950.
         #[arg(long, default_value_t = 3650)]
         root_days: u32,
+        /// Validity of the intermediate in days, 1-10950 (ignored with --root-only).
         #[arg(long, default_value_t = 1825)]
         intermediate_days: u32,
     },
@@ -242,9 +274,9 @@ pub struct RotateArgs {
 #[derive(Subcommand, Debug)]
 pub enum TruststoreCommand {
     /// The bundle the CA implies (intermediate, root, pinned CAs) and its problems.
-    Build,
+    Build(BundleArgs),
     /// The published bundle.
-    Show,
+    Show(BundleArgs),
     /// Publish the bundle the CA implies as a new version.
     Publish {
         /// Publish even with rule violations or clients losing trust.
@@ -255,6 +287,7 @@ pub enum TruststoreCommand {
     History,
     /// Make an earlier version the newest again (and point the gateway domain at it).
     Rollback {
+        /// The S3 version id to restore (see `truststore history`).
         version: String,
         /// Roll back even when the old bundle breaks the gateway's rules or stops trusting
         /// active clients.
@@ -264,6 +297,17 @@ pub enum TruststoreCommand {
     /// Compare the S3 object, the domain's version and the vault's CA; explain any drift.
     /// Exit 9 when a check fails.
     Check,
+}
+
+/// Where the bundle itself goes (besides the summary).
+#[derive(Args, Debug)]
+pub struct BundleArgs {
+    /// Write the bundle (PEM) to this file.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Print the bundle (PEM) on stdout instead of the summary.
+    #[arg(long, conflicts_with = "json")]
+    pub pem: bool,
 }
 
 #[derive(Args, Debug)]
@@ -277,6 +321,7 @@ pub struct IssueArgs {
     /// The CN; must equal the client_id.
     #[arg(long)]
     pub cn: Option<String>,
+    /// Validity in days, 1-3650 (default: the environment's client_validity_days).
     #[arg(long)]
     pub days: Option<u32>,
     /// ecdsa-p256 (default), ecdsa-p384, rsa-2048, rsa-3072, rsa-4096.
@@ -291,20 +336,32 @@ pub struct IssueArgs {
     /// With --out, also write client.p12.
     #[arg(long, requires = "out")]
     pub p12: bool,
+    /// With --out, replace an existing client.key or client.p12 there (and remove one this
+    /// issue does not write).
+    #[arg(long, requires = "out")]
+    pub force: bool,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
 pub enum StatusArg {
+    /// Accepted by the authorizer now.
     Active,
+    /// Revoked.
     Revoked,
+    /// Active and expiring within the environment's expiring_days.
     Expiring,
+    /// Every client.
     All,
 }
 
 /// Parses args, runs, and returns the process exit code.
 pub fn main() -> i32 {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(&e),
+    };
     let _log_guard = init_logging();
+    let json = cli.json;
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -319,10 +376,54 @@ pub fn main() -> i32 {
         Ok(code) => code,
         Err(e) => {
             tracing::error!(error = %e, "command failed");
-            eprintln!("error: {e}");
+            if json {
+                json_error(e.kind(), &e.to_string(), e.exit_code(), e.contended());
+            } else {
+                eprintln!("error: {e}");
+            }
             e.exit_code()
         }
     }
+}
+
+/// A command line clap refused (or `--help`, `--version`): clap's text, or with `--json`
+/// anywhere on the line the JSON error every other failure gives.
+fn usage_error(e: &clap::Error) -> i32 {
+    use clap::error::ErrorKind;
+    let code = e.exit_code();
+    let informational = matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    );
+    if !informational && std::env::args_os().any(|a| a == "--json") {
+        let text = e.to_string();
+        let message = text.lines().next().unwrap_or_default();
+        json_error("usage", message.trim_start_matches("error: "), code, None);
+        return code;
+    }
+    // Printing fails only when stdout or stderr is closed: nothing is left to tell.
+    let _ = e.print();
+    code
+}
+
+/// `{"error": {"kind", "message", "exit_code"[, "resource"]}}` on stderr, for scripts.
+fn json_error(
+    kind: &str,
+    message: &str,
+    exit_code: i32,
+    resource: Option<&crate::store::Contended>,
+) {
+    let mut error = serde_json::json!({
+        "kind": kind,
+        "message": message,
+        "exit_code": exit_code,
+    });
+    if let Some(resource) = resource {
+        error["resource"] = serde_json::json!(resource);
+    }
+    eprintln!("{}", serde_json::json!({ "error": error }));
 }
 
 /// Logs go to a file under the state dir, never to the terminal.
@@ -359,6 +460,24 @@ pub fn resolve_env(cli: &Cli) -> Result<(Config, EnvConfig)> {
     }
     if cli.read_only {
         env.read_only = true;
+    }
+    if env.backend == BackendKind::Local {
+        let aws_flags: Vec<&str> = [
+            ("--profile", cli.profile.is_some()),
+            ("--region", cli.region.is_some()),
+            ("--endpoint-url", cli.endpoint_url.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(flag, given)| given.then_some(flag))
+        .collect();
+        if !aws_flags.is_empty() {
+            return Err(Error::Config(format!(
+                "{} only apply to AWS environments; '{}' uses the embedded backend, where they \
+                 would be ignored. Drop them, or choose an AWS environment with --env",
+                aws_flags.join(", "),
+                env.name
+            )));
+        }
     }
     Ok((config, env))
 }
@@ -407,30 +526,6 @@ pub fn parse_subject(s: &str) -> Result<Subject> {
         )));
     }
     Ok(subject)
-}
-
-/// Parses `90s`, `15m`, `24h`, `7d`, `2w` (a plain number is hours).
-pub fn parse_duration(s: &str) -> Result<time::Duration> {
-    let s = s.trim();
-    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: i64 = num.parse().map_err(|_| {
-        Error::Invalid(format!(
-            "grace '{s}' is not a duration; write e.g. 24h, 7d or 2w"
-        ))
-    })?;
-    let d = match unit {
-        "s" => time::Duration::seconds(n),
-        "m" => time::Duration::minutes(n),
-        "h" | "" => time::Duration::hours(n),
-        "d" => time::Duration::days(n),
-        "w" => time::Duration::weeks(n),
-        other => {
-            return Err(Error::Invalid(format!(
-                "unknown duration unit '{other}' in '{s}'; use s, m, h, d or w"
-            )));
-        }
-    };
-    Ok(d)
 }
 
 fn read_file(path: &std::path::Path, what: &str) -> Result<String> {
@@ -489,12 +584,57 @@ fn p12_passphrase() -> Result<zeroize::Zeroizing<String>> {
     Ok(zeroize::Zeroizing::new(pass))
 }
 
+/// `completions` and `man`: generated from the command definition, no environment needed.
+fn generate(command: &Command) -> Option<Result<i32>> {
+    use clap::CommandFactory;
+    let mut definition = Cli::command();
+    match command {
+        Command::Completions { shell } => {
+            let mut script = Vec::new();
+            clap_complete::generate(*shell, &mut definition, "mtls-console", &mut script);
+            output::raw(&script);
+            Some(Ok(0))
+        }
+        Command::Man { out: Some(dir) } => Some(
+            std::fs::create_dir_all(dir)
+                .and_then(|()| clap_mangen::generate_to(definition, dir))
+                .map(|()| 0)
+                .map_err(|e| {
+                    Error::Io(format!("cannot write man pages to {}: {e}", dir.display()))
+                }),
+        ),
+        Command::Man { out: None } => {
+            let mut page = Vec::new();
+            Some(
+                clap_mangen::Man::new(definition)
+                    .render(&mut page)
+                    .map(|()| {
+                        output::raw(&page);
+                        0
+                    })
+                    .map_err(|e| Error::Io(format!("cannot render the man page: {e}"))),
+            )
+        }
+        _ => None,
+    }
+}
+
 async fn run(cli: Cli) -> Result<i32> {
+    if let Some(done) = cli.command.as_ref().and_then(generate) {
+        return done;
+    }
     let (config, env) = resolve_env(&cli)?;
     if let Some(Command::InitInfra) = cli.command {
         if env.backend != BackendKind::Aws {
             return Err(Error::Invalid(format!(
                 "init-infra is for AWS environments; '{}' uses the embedded backend, which needs no infrastructure",
+                env.name
+            )));
+        }
+        if env.read_only {
+            return Err(Error::Invalid(format!(
+                "environment '{}' is read-only: init-infra refused (it creates tables and a \
+                 bucket; drop --read-only or set read_only = false)",
                 env.name
             )));
         }
@@ -584,12 +724,16 @@ async fn dispatch(cli: &Cli, ctx: &Ctx, command: &Command) -> Result<i32> {
             note,
             keep_grace,
         } => {
-            let reason = RevocationReason::parse(reason).ok_or_else(|| {
-                Error::Invalid(format!(
-                    "unknown revocation reason '{reason}'; use one of {}",
-                    RevocationReason::ALL.map(|r| r.as_str()).join(", ")
-                ))
-            })?;
+            // A dry run changes nothing, so it records no reason.
+            let reason = match reason {
+                Some(reason) => RevocationReason::parse(reason).ok_or_else(|| {
+                    Error::Invalid(format!(
+                        "unknown revocation reason '{reason}'; use one of {}",
+                        RevocationReason::ALL.map(|r| r.as_str()).join(", ")
+                    ))
+                })?,
+                None => RevocationReason::Unspecified,
+            };
             if let Some(ca) = issued_by {
                 // The count for the question is one more roster scan: only when asking.
                 if !*dry_run && !cli.yes {
@@ -617,7 +761,15 @@ async fn dispatch(cli: &Cli, ctx: &Ctx, command: &Command) -> Result<i32> {
                 return Ok(0);
             }
             let target = target.as_deref().unwrap_or_default();
-            confirm(cli, &format!("Revoke {target} ({})?", reason.as_str()))?;
+            if !cli.yes {
+                // The target is checked before the question: nobody confirms a typo.
+                let (client_id, serial) = ops::revoke_target(ctx, target).await?;
+                let what = match serial {
+                    Some(serial) => format!("certificate {serial} of client {client_id}"),
+                    None => format!("client {client_id}"),
+                };
+                confirm(cli, &format!("Revoke {what} ({})?", reason.as_str()))?;
+            }
             let scope = if *keep_grace {
                 ops::RevokeScope::KeepGrace
             } else {
@@ -635,7 +787,10 @@ async fn dispatch(cli: &Cli, ctx: &Ctx, command: &Command) -> Result<i32> {
         } => {
             let opts = ReissueOptions {
                 rekey: *rekey,
-                grace: grace.as_deref().map(parse_duration).transpose()?,
+                grace: grace
+                    .as_deref()
+                    .map(|g| ops::limits::parse_grace("--grace", g))
+                    .transpose()?,
                 days: *days,
                 key_algorithm: key_algorithm
                     .as_deref()
@@ -650,14 +805,43 @@ async fn dispatch(cli: &Cli, ctx: &Ctx, command: &Command) -> Result<i32> {
             client_id,
             out,
             p12,
+            force,
         } => {
             let pass = if *p12 { Some(p12_passphrase()?) } else { None };
-            let files =
-                ops::export(ctx, client_id, out, pass.as_deref().map(String::as_str)).await?;
+            let pass = pass.as_deref().map(String::as_str);
+            let files = ops::export(ctx, client_id, out, pass, *force).await?;
             output::exported(cli, &files);
         }
         Command::Verify { cert } => {
-            let pem = read_file(cert, "certificate")?;
+            let path = std::path::Path::new(cert);
+            let pem = if path.exists() {
+                read_file(path, "certificate")?
+            } else {
+                let detail = ops::show(ctx, cert).await.map_err(|e| match e {
+                    Error::NotFound(_) => Error::NotFound(format!(
+                        "'{cert}' is neither a file nor a client_id or serial in environment \
+                         '{}'; give a PEM file, or see `list`",
+                        ctx.env.name
+                    )),
+                    e => e,
+                })?;
+                let pem = detail.record.cert_pem.clone().ok_or_else(|| {
+                    Error::NotFound(format!(
+                        "the certificate of serial {} is neither in the roster nor in the vault",
+                        detail.record.serial
+                    ))
+                })?;
+                if !cli.json {
+                    output::lines(
+                        cli,
+                        &[format!(
+                            "client {}, serial {}",
+                            detail.record.client_id, detail.record.serial
+                        )],
+                    );
+                }
+                pem
+            };
             let verdict = ops::verify(ctx, &pem).await?;
             output::verdict(cli, &verdict);
             return Ok(if verdict.allow { 0 } else { EXIT_DENY });
@@ -721,7 +905,9 @@ async fn dispatch(cli: &Cli, ctx: &Ctx, command: &Command) -> Result<i32> {
                 )],
             );
         }
-        Command::InitInfra => unreachable!("handled before the backend is opened"),
+        Command::InitInfra | Command::Completions { .. } | Command::Man { .. } => {
+            unreachable!("handled before the backend is opened")
+        }
     }
     Ok(0)
 }
@@ -759,12 +945,16 @@ async fn issue(cli: &Cli, ctx: &Ctx, args: &IssueArgs) -> Result<()> {
     } else {
         None
     };
+    if let Some(dir) = &args.out {
+        ops::check_out_dir(dir, args.csr.is_none(), args.p12, args.force)?;
+    }
     let outcome = ops::issue(ctx, &opts).await?;
     let files = match &args.out {
         Some(dir) => Some(ops::export_issued(
             &outcome,
             dir,
             pass.as_deref().map(String::as_str),
+            args.force,
         )?),
         None => None,
     };
@@ -774,9 +964,11 @@ async fn issue(cli: &Cli, ctx: &Ctx, args: &IssueArgs) -> Result<()> {
 
 async fn truststore(cli: &Cli, ctx: &Ctx, cmd: &TruststoreCommand) -> Result<i32> {
     match cmd {
-        TruststoreCommand::Build => output::bundle(cli, &ops::truststore_build(ctx).await?),
-        TruststoreCommand::Show => match ops::truststore_show(ctx).await? {
-            Some(view) => output::bundle(cli, &view),
+        TruststoreCommand::Build(args) => {
+            bundle_out(cli, args, &ops::truststore_build(ctx).await?)?;
+        }
+        TruststoreCommand::Show(args) => match ops::truststore_show(ctx).await? {
+            Some(view) => bundle_out(cli, args, &view)?,
             None => {
                 return Err(Error::NotFound(format!(
                     "nothing is published at {}; `truststore publish` publishes the bundle the CA implies",
@@ -795,7 +987,21 @@ async fn truststore(cli: &Cli, ctx: &Ctx, cmd: &TruststoreCommand) -> Result<i32
             let v = ops::truststore_publish(ctx, *force).await?;
             output::published(cli, "published", &v);
         }
-        TruststoreCommand::History => output::history(cli, &ops::truststore_history(ctx).await?),
+        TruststoreCommand::History => {
+            let versions = ops::truststore_history(ctx).await?;
+            if versions.is_empty() && !cli.json {
+                output::lines(
+                    cli,
+                    &[format!(
+                        "no truststore version is published at {}; `truststore publish` \
+                         publishes the bundle the CA implies",
+                        ctx.backend.truststore.location()
+                    )],
+                );
+            } else {
+                output::history(cli, &versions);
+            }
+        }
         TruststoreCommand::Rollback { version, force } => {
             confirm(
                 cli,
@@ -819,6 +1025,23 @@ async fn truststore(cli: &Cli, ctx: &Ctx, cmd: &TruststoreCommand) -> Result<i32
     Ok(0)
 }
 
+/// A bundle as asked: its PEM on stdout (`--pem`) or the summary, and the PEM in a file
+/// (`--out`).
+fn bundle_out(cli: &Cli, args: &BundleArgs, view: &ops::BundleView) -> Result<()> {
+    if let Some(path) = &args.out {
+        ops::write_public_file(path, view.pem.as_bytes())?;
+    }
+    if args.pem {
+        output::pem(&view.pem);
+    } else {
+        output::bundle(cli, view);
+        if let Some(path) = &args.out {
+            output::lines(cli, &[format!("wrote {}", path.display())]);
+        }
+    }
+    Ok(())
+}
+
 /// `ca rotate-intermediate`, `ca rotate-root`, `rotate-clients`: plan, run, resume or abort.
 async fn rotation(
     cli: &Cli,
@@ -828,7 +1051,7 @@ async fn rotation(
     selection: ops::ClientSelection,
 ) -> Result<i32> {
     let opts = ops::RotationOptions {
-        grace: parse_duration(&args.grace)?,
+        grace: ops::limits::parse_grace("--grace", &args.grace)?,
         rekey: args.rekey,
         client_days: args.days,
         ca_key_algorithm: args
@@ -907,17 +1130,38 @@ mod tests {
     }
 
     #[test]
-    fn durations_parse() {
-        assert_eq!(parse_duration("24h").unwrap(), time::Duration::hours(24));
-        assert_eq!(parse_duration("7d").unwrap(), time::Duration::days(7));
-        assert_eq!(parse_duration("2w").unwrap(), time::Duration::weeks(2));
-        assert!(parse_duration("soon").is_err());
-        assert!(parse_duration("3y").is_err());
-    }
-
-    #[test]
     fn cli_definition_is_consistent() {
         use clap::CommandFactory;
         Cli::command().debug_assert();
+    }
+
+    /// Every flag and argument of every command says what it is for, and the global ones are
+    /// shown apart from the command's own.
+    #[test]
+    fn every_argument_has_help_and_globals_have_their_own_section() {
+        use clap::CommandFactory;
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in cmd.get_arguments() {
+                let id = arg.get_id().as_str();
+                if id == "help" || id == "version" {
+                    continue;
+                }
+                if arg.get_help().is_none() {
+                    missing.push(format!("{path} {id}"));
+                }
+                if arg.is_global_set() && arg.get_help_heading() != Some(GLOBAL) {
+                    missing.push(format!("{path} {id}: global, not under '{GLOBAL}'"));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                if sub.get_about().is_none() {
+                    missing.push(format!("{path} {}: no about", sub.get_name()));
+                }
+                walk(sub, &format!("{path} {}", sub.get_name()), missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&Cli::command(), "mtls-console", &mut missing);
+        assert!(missing.is_empty(), "without help: {missing:#?}");
     }
 }

@@ -17,9 +17,53 @@ use crate::pki::CertInfo;
 use crate::store::TruststoreVersion;
 use crate::timefmt::format as ts;
 
+/// Prints one line on stdout through [`write_line`].
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        write_line(format_args!($($arg)*))
+    };
+}
+
+/// Writes one line to stdout. Control characters (in stored notes, subjects, names: anything
+/// another tool or person may have written) are shown escaped, never sent to the terminal;
+/// only the line breaks of the text itself pass. A closed pipe (`| head`) ends the process
+/// quietly with exit 0, as Unix tools do; any other failure to write ends it with exit 8.
+fn write_line(args: std::fmt::Arguments<'_>) {
+    let text = args.to_string();
+    let mut line = escape_controls(&text, true).into_owned();
+    line.push('\n');
+    raw(line.as_bytes());
+}
+
+/// `text` with every control character written as an escape (`\x1b`, `\u{9b}`); line
+/// breaks too unless `keep_newlines`.
+pub(crate) fn escape_controls(text: &str, keep_newlines: bool) -> std::borrow::Cow<'_, str> {
+    let bad = |c: char| c.is_control() && c != '\t' && !(keep_newlines && c == '\n');
+    if !text.chars().any(bad) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            c if !bad(c) => out.push(c),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            c if (c as u32) < 0x80 => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// One stored field on one line: every control character escaped, line breaks included (a
+/// note cannot forge a line of its own).
+fn field(text: &str) -> std::borrow::Cow<'_, str> {
+    escape_controls(text, false)
+}
+
 fn json<T: Serialize + ?Sized>(value: &T) {
     match serde_json::to_string_pretty(value) {
-        Ok(s) => println!("{s}"),
+        Ok(s) => outln!("{s}"),
         Err(e) => eprintln!("error: cannot encode JSON output: {e}"),
     }
 }
@@ -42,7 +86,7 @@ pub fn lines(cli: &Cli, lines: &[String]) {
         json(lines);
     } else {
         for l in lines {
-            println!("{l}");
+            outln!("{l}");
         }
     }
 }
@@ -74,19 +118,19 @@ pub fn ca(cli: &Cli, summary: &CaSummary, now: OffsetDateTime) {
         return json(summary);
     }
     for l in cert_lines("root", &summary.root, now) {
-        println!("{l}");
+        outln!("{l}");
     }
     match &summary.intermediate {
         Some(i) => {
             for l in cert_lines("intermediate", i, now) {
-                println!("{l}");
+                outln!("{l}");
             }
         }
-        None => println!("intermediate: none (root-only hierarchy: the root signs clients)"),
+        None => outln!("intermediate: none (root-only hierarchy: the root signs clients)"),
     }
-    println!("stored as:");
+    outln!("stored as:");
     for n in &summary.vault_names {
-        println!("  {n}");
+        outln!("  {n}");
     }
 }
 
@@ -102,12 +146,16 @@ pub fn roster(cli: &Cli, ctx: &Ctx, rows: &[CertRecord]) {
         .max()
         .unwrap_or(9)
         .max(9);
-    println!(
+    outln!(
         "{:<width$}  {:<8}  {:<20}  {:<20}  {:>5}  SERIAL",
-        "CLIENT_ID", "STATE", "ISSUED", "EXPIRES", "DAYS"
+        "CLIENT_ID",
+        "STATE",
+        "ISSUED",
+        "EXPIRES",
+        "DAYS"
     );
     for r in rows {
-        println!(
+        outln!(
             "{:<width$}  {:<8}  {:<20}  {:<20}  {:>5}  {}",
             r.client_id,
             r.state(now, days).as_str(),
@@ -117,7 +165,7 @@ pub fn roster(cli: &Cli, ctx: &Ctx, rows: &[CertRecord]) {
             r.serial
         );
     }
-    println!("{} client(s)", rows.len());
+    outln!("{} client(s)", rows.len());
 }
 
 pub fn detail(cli: &Cli, ctx: &Ctx, d: &ClientDetail) {
@@ -126,7 +174,7 @@ pub fn detail(cli: &Cli, ctx: &Ctx, d: &ClientDetail) {
     }
     let now = ctx.now();
     let r = &d.record;
-    println!(
+    outln!(
         "client {} — {}",
         r.client_id,
         r.state(now, i64::from(ctx.env.expiring_days)).as_str()
@@ -134,25 +182,25 @@ pub fn detail(cli: &Cli, ctx: &Ctx, d: &ClientDetail) {
     match &d.info {
         Some(info) => {
             for l in cert_lines("certificate", info, now) {
-                println!("{l}");
+                outln!("{l}");
             }
-            println!("  eku         {}", info.extended_key_usage.join(", "));
+            outln!("  eku         {}", info.extended_key_usage.join(", "));
             if !info.subject_alt_names.is_empty() {
-                println!("  san         {}", info.subject_alt_names.join(", "));
+                outln!("  san         {}", info.subject_alt_names.join(", "));
             }
         }
-        None => println!(
+        None => outln!(
             "  serial      {} (no PEM stored: item written by other tooling)",
             r.serial
         ),
     }
-    println!(
+    outln!(
         "  roster      status {}, expiry {}",
         r.status.as_str(),
         ts(r.expiry)
     );
     if let Some(at) = r.revoked_at {
-        println!(
+        outln!(
             "  revoked     {} by {} ({})",
             ts(at),
             r.revoked_by.as_deref().unwrap_or("unknown"),
@@ -162,24 +210,24 @@ pub fn detail(cli: &Cli, ctx: &Ctx, d: &ClientDetail) {
         );
     }
     if let Some(chain) = &d.chain {
-        println!("chain ({}):", if chain.ok { "ok" } else { "BROKEN" });
+        outln!("chain ({}):", if chain.ok { "ok" } else { "BROKEN" });
         for link in &chain.links {
             if link.problems.is_empty() {
-                println!("  ok   {}", link.subject);
+                outln!("  ok   {}", link.subject);
             } else {
-                println!("  FAIL {}: {}", link.subject, link.problems.join("; "));
+                outln!("  FAIL {}: {}", link.subject, link.problems.join("; "));
             }
         }
     }
     match d.issuer_in_truststore {
-        Some(true) => println!("truststore: the published bundle trusts this certificate"),
-        Some(false) => println!("truststore: the published bundle does NOT trust this certificate"),
-        None => println!("truststore: nothing published"),
+        Some(true) => outln!("truststore: the published bundle trusts this certificate"),
+        Some(false) => outln!("truststore: the published bundle does NOT trust this certificate"),
+        None => outln!("truststore: nothing published"),
     }
     if d.history.len() > 1 {
-        println!("history:");
+        outln!("history:");
         for h in &d.history {
-            println!(
+            outln!(
                 "  {}  {:<8} issued {}  expiry {}",
                 h.serial,
                 h.status.as_str(),
@@ -200,7 +248,7 @@ pub fn issued(cli: &Cli, o: &IssueOutcome, files: Option<&ExportedFiles>) {
         }
         return json(&Out { outcome: o, files });
     }
-    println!(
+    outln!(
         "issued {} serial {} ({}), valid until {}",
         o.record.client_id,
         o.record.serial,
@@ -210,7 +258,7 @@ pub fn issued(cli: &Cli, o: &IssueOutcome, files: Option<&ExportedFiles>) {
     match files {
         Some(f) => exported(cli, f),
         None if o.key_pem.is_some() => {
-            println!(
+            outln!(
                 "the private key is held in the vault; `export {}` writes it out",
                 o.record.client_id
             )
@@ -223,14 +271,14 @@ pub fn bulk(cli: &Cli, r: &BulkReport) {
     if cli.json {
         return json(r);
     }
-    println!(
+    outln!(
         "issued {}, skipped {} (already active), failed {}",
         r.issued.len(),
         r.skipped.len(),
         r.failed.len()
     );
     for (id, e) in &r.failed {
-        println!("  failed {id}: {e}");
+        outln!("  failed {id}: {e}");
     }
 }
 
@@ -239,7 +287,7 @@ pub fn revoked(cli: &Cli, o: &RevokeOutcome) {
         return json(o);
     }
     for r in &o.revoked {
-        println!(
+        outln!(
             "revoked {} serial {} ({})",
             r.client_id,
             r.serial,
@@ -249,13 +297,13 @@ pub fn revoked(cli: &Cli, o: &RevokeOutcome) {
         );
     }
     if o.kept.is_empty() {
-        println!(
+        outln!(
             "no certificate of {} is accepted any more: the authorizer denies every one from the next request",
             o.client_id
         );
     } else {
         for r in &o.kept {
-            println!(
+            outln!(
                 "still accepted: serial {} until {} (kept by --keep-grace or not named)",
                 r.serial,
                 ts(r.expiry)
@@ -274,10 +322,10 @@ pub fn repair(cli: &Cli, r: &RepairReport) {
         } else {
             "released"
         };
-        println!("{lease} -> {what}");
+        outln!("{lease} -> {what}");
     }
     if r.findings.is_empty() {
-        println!(
+        outln!(
             "{} client(s) checked: the vault and the client heads follow the roster",
             r.clients
         );
@@ -290,9 +338,9 @@ pub fn repair(cli: &Cli, r: &RepairReport) {
             (Some(a), true, false) => format!("fixed: {a}"),
             (Some(a), false, false) => format!("not fixed (the client is busy; run again): {a}"),
         };
-        println!("{}: {} -> {what}", f.client_id, f.problem);
+        outln!("{}: {} -> {what}", f.client_id, f.problem);
     }
-    println!(
+    outln!(
         "{} client(s) checked, {} finding(s)",
         r.clients,
         r.findings.len()
@@ -303,7 +351,7 @@ pub fn reissued(cli: &Cli, o: &ReissueOutcome) {
     if cli.json {
         return json(o);
     }
-    println!(
+    outln!(
         "re-issued {}: new serial {} valid until {}",
         o.new.record.client_id,
         o.new.record.serial,
@@ -311,10 +359,10 @@ pub fn reissued(cli: &Cli, o: &ReissueOutcome) {
     );
     match o.old.status {
         crate::model::CertStatus::Revoked => {
-            println!("old serial {} revoked (superseded)", o.old.serial)
+            outln!("old serial {} revoked (superseded)", o.old.serial)
         }
         crate::model::CertStatus::Active => {
-            println!(
+            outln!(
                 "old serial {} stays valid until {} (grace)",
                 o.old.serial,
                 ts(o.old.expiry)
@@ -328,7 +376,10 @@ pub fn exported(cli: &Cli, f: &ExportedFiles) {
         return json(f);
     }
     for p in &f.files {
-        println!("wrote {}", p.display());
+        outln!("wrote {}", p.display());
+    }
+    if let Some(why) = &f.key_withheld {
+        outln!("{why}");
     }
 }
 
@@ -337,13 +388,32 @@ pub fn verdict(cli: &Cli, v: &Verdict) {
         return json(v);
     }
     if v.allow {
-        println!("ALLOW");
+        outln!("ALLOW");
     } else {
-        println!("DENY");
+        outln!("DENY");
         for r in &v.reasons {
-            println!("  - {r}");
+            outln!("  - {r}");
         }
     }
+}
+
+/// Bytes as they are on stdout (a completion script, a man page, a checked line); a closed
+/// pipe ends the process with exit 0, another failure with exit 8 (see [`write_line`]).
+pub fn raw(bytes: &[u8]) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_all(bytes).and_then(|()| out.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("error: cannot write to standard output: {e}");
+        std::process::exit(8);
+    }
+}
+
+/// PEM text as it is (certificates only: nothing to escape beyond what every line gets).
+pub fn pem(text: &str) {
+    outln!("{}", text.trim_end());
 }
 
 pub fn bundle(cli: &Cli, b: &BundleView) {
@@ -351,7 +421,7 @@ pub fn bundle(cli: &Cli, b: &BundleView) {
         return json(b);
     }
     if let Some(v) = &b.version {
-        println!(
+        outln!(
             "version {} ({} bytes, {})",
             v.version_id,
             v.size,
@@ -359,7 +429,7 @@ pub fn bundle(cli: &Cli, b: &BundleView) {
         );
     }
     for c in &b.certs {
-        println!(
+        outln!(
             "  {}  expires {}  sha256 {}",
             c.subject,
             ts(c.not_after),
@@ -367,10 +437,10 @@ pub fn bundle(cli: &Cli, b: &BundleView) {
         );
     }
     if b.problems.is_empty() {
-        println!("no problems against API Gateway's rules");
+        outln!("no problems against API Gateway's rules");
     }
     for p in &b.problems {
-        println!(
+        outln!(
             "  {} {}{}",
             if p.fatal { "ERROR" } else { "warn " },
             p.subject
@@ -388,15 +458,15 @@ pub fn published(cli: &Cli, what: &str, p: &Published) {
     }
     let v = &p.version;
     if p.changed {
-        println!("{what}: version {} (etag {})", v.version_id, v.etag);
+        outln!("{what}: version {} (etag {})", v.version_id, v.etag);
     } else {
-        println!(
+        outln!(
             "unchanged: version {} already is the bundle the CA implies",
             v.version_id
         );
     }
     if let Some(d) = &p.domain {
-        println!(
+        outln!(
             "domain {} serves version {}{}",
             d.domain,
             d.truststore_version.as_deref().unwrap_or("(none)"),
@@ -406,7 +476,7 @@ pub fn published(cli: &Cli, what: &str, p: &Published) {
                 .unwrap_or_default()
         );
         for w in &d.warnings {
-            println!("  API Gateway warning: {w}");
+            outln!("  API Gateway warning: {w}");
         }
     }
 }
@@ -415,7 +485,7 @@ pub fn truststore_check(cli: &Cli, r: &TruststoreCheck) {
     if cli.json {
         return json(r);
     }
-    println!("truststore {}", r.location);
+    outln!("truststore {}", r.location);
     doctor(cli, &r.checks);
 }
 
@@ -423,7 +493,7 @@ pub fn journal(cli: &Cli, j: &RotationJournal) {
     if cli.json {
         return json(j);
     }
-    println!(
+    outln!(
         "{} rotation {}{}: phase {}",
         j.kind.as_str(),
         j.id,
@@ -434,24 +504,24 @@ pub fn journal(cli: &Cli, j: &RotationJournal) {
         },
         j.phase.as_str()
     );
-    println!("  started     {} by {}", ts(j.started_at), j.started_by);
-    println!("  from        {}", j.old_issuer_subject);
+    outln!("  started     {} by {}", ts(j.started_at), j.started_by);
+    outln!("  from        {}", j.old_issuer_subject);
     if let Some(to) = &j.new_issuer_subject {
-        println!("  to          {to}");
+        outln!("  to          {to}");
     }
-    println!(
+    outln!(
         "  grace       {}; clients moved {}",
         crate::timefmt::duration(j.grace()),
         j.moved
     );
     if let Some(v) = &j.published_version {
-        println!("  truststore  version {v}");
+        outln!("  truststore  version {v}");
     }
     if let Some(until) = j.grace_until {
-        println!("  grace until {}", ts(until));
+        outln!("  grace until {}", ts(until));
     }
     if let Some(next) = j.next_step() {
-        println!("  next        {}", next.as_str());
+        outln!("  next        {}", next.as_str());
     }
 }
 
@@ -461,19 +531,19 @@ pub fn plan(cli: &Cli, p: &RotationPlan) {
     }
     match &p.journal {
         Some(j) => journal(cli, j),
-        None => println!("{} rotation (not started)", p.kind.as_str()),
+        None => outln!("{} rotation (not started)", p.kind.as_str()),
     }
-    println!(
+    outln!(
         "clients to move: {}; vault writes: {} (SSM is paced at about 3 writes/s: ~{} s)",
         p.clients_to_move,
         p.vault_writes,
         p.vault_writes.div_ceil(3)
     );
     for (id, why) in &p.skipped {
-        println!("  skipped {id}: {why}");
+        outln!("  skipped {id}: {why}");
     }
     for st in &p.steps {
-        println!("  -> {:<10} {}", st.phase.as_str(), st.detail);
+        outln!("  -> {:<10} {}", st.phase.as_str(), st.detail);
     }
 }
 
@@ -482,25 +552,25 @@ pub fn rotation(cli: &Cli, r: &RotationReport) {
         return json(r);
     }
     for st in &r.steps {
-        println!("{:<10} {}", st.phase.as_str(), st.detail);
+        outln!("{:<10} {}", st.phase.as_str(), st.detail);
     }
     for (id, why) in &r.failed {
-        println!("FAILED {id}: {why}");
+        outln!("FAILED {id}: {why}");
     }
     let j = &r.journal;
     match (r.waiting_until, j.next_step()) {
-        (Some(until), _) => println!(
+        (Some(until), _) => outln!(
             "waiting: the grace period ends {}; then run `{} --resume`",
             ts(until),
             j.kind.command()
         ),
-        (None, Some(next)) => println!(
+        (None, Some(next)) => outln!(
             "now in phase {}; `{} --resume` runs {} next",
             j.phase.as_str(),
             j.kind.command(),
             next.as_str()
         ),
-        (None, None) => println!("rotation {} {}", j.id, j.phase.as_str()),
+        (None, None) => outln!("rotation {} {}", j.id, j.phase.as_str()),
     }
 }
 
@@ -508,29 +578,30 @@ pub fn revoked_by_ca(cli: &Cli, r: &RevokeByCaReport) {
     if cli.json {
         return json(r);
     }
-    println!("CA {} (sha256 {})", r.ca_subject, r.ca_fingerprint);
+    outln!("CA {} (sha256 {})", r.ca_subject, r.ca_fingerprint);
     if r.dry_run {
-        println!(
+        outln!(
             "dry run: {} active certificate(s) of {} client(s) would be revoked",
             r.matching,
             r.clients.len()
         );
         for id in r.clients.iter().take(50) {
-            println!("  {id}");
+            outln!("  {id}");
         }
         if r.clients.len() > 50 {
-            println!("  ... and {} more", r.clients.len() - 50);
+            outln!("  ... and {} more", r.clients.len() - 50);
         }
     } else {
-        println!(
+        outln!(
             "revoked {} of {} active certificate(s)",
-            r.revoked, r.matching
+            r.revoked,
+            r.matching
         );
         for ca in &r.marked_compromised {
-            println!("marked compromised: {ca} (nothing is issued from it until it is rotated)");
+            outln!("marked compromised: {ca} (nothing is issued from it until it is rotated)");
         }
         for (what, why) in &r.failed {
-            println!("FAILED {what}: {why}");
+            outln!("FAILED {what}: {why}");
         }
     }
 }
@@ -540,7 +611,7 @@ pub fn history(cli: &Cli, versions: &[TruststoreVersion]) {
         return json(versions);
     }
     for v in versions {
-        println!(
+        outln!(
             "{}  {}  {:>6} bytes{}",
             v.version_id,
             ts(v.last_modified),
@@ -555,14 +626,14 @@ pub fn audit(cli: &Cli, records: &[AuditRecord]) {
         return json(records);
     }
     for r in records {
-        println!(
+        outln!(
             "{}  {:<8} {:<20} {:<40} {} {}",
             ts(r.at),
             r.outcome.as_str(),
-            r.action,
-            r.target,
-            r.operator,
-            r.detail
+            field(&r.action),
+            field(&r.target),
+            field(&r.operator),
+            field(&r.detail)
         );
     }
 }
@@ -577,6 +648,25 @@ pub fn doctor(cli: &Cli, checks: &[DoctorCheck]) {
             CheckStatus::Warn => "WARN",
             CheckStatus::Fail => "FAIL",
         };
-        println!("{mark} {:<24} {}", c.name, c.detail);
+        outln!("{mark} {:<24} {}", c.name, c.detail);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_are_escaped() {
+        let forged = "x\u{1b}[2J\rFAKE\nline\u{9b}31m\u{7}";
+        assert_eq!(field(forged), "x\\x1b[2J\\rFAKE\\nline\\u{9b}31m\\x07");
+        assert_eq!(
+            escape_controls(forged, true),
+            "x\\x1b[2J\\rFAKE\nline\\u{9b}31m\\x07"
+        );
+        assert!(matches!(
+            escape_controls("plain\ttext é", false),
+            std::borrow::Cow::Borrowed(_)
+        ));
     }
 }

@@ -75,6 +75,10 @@ async fn leftovers(ctx: &Ctx) -> Result<Vec<(VaultItem, String)>> {
 /// under the CA lease.
 pub async fn ca_init(ctx: &Ctx, opts: &CaInitOptions) -> Result<CaSummary> {
     ctx.require_writable("ca init")?;
+    super::limits::ca_days("root", opts.root_days)?;
+    if !opts.root_only {
+        super::limits::ca_days("intermediate", opts.intermediate_days)?;
+    }
     super::lease::exclusive(ctx, "ca init", |ctx| async move {
         init_locked(&ctx, opts).await
     })

@@ -10,14 +10,33 @@ use crate::error::{Error, Result};
 use crate::model::VaultItem;
 use crate::pki;
 
+/// The files an export may write; those holding a private key are never overwritten
+/// without `force`, and never left beside a cert they do not belong to.
+const FILES: [(&str, u32, bool); 4] = [
+    ("client.pem", 0o644, false),
+    ("chain.pem", 0o644, false),
+    ("client.key", 0o600, true),
+    ("client.p12", 0o600, true),
+];
+
 /// Writes `client.pem`, `client.key` (when the vault holds the key; mode 0600),
 /// `chain.pem` (issuer up to and including the root) and, with a passphrase, `client.p12`.
+/// A read-only environment exports the public files only. An existing `client.key` or
+/// `client.p12` is replaced (or, when this export writes none, removed) only with `force`.
 pub async fn export(
     ctx: &Ctx,
     client_id: &str,
     dir: &Path,
     p12_passphrase: Option<&str>,
+    force: bool,
 ) -> Result<ExportedFiles> {
+    if ctx.env.read_only && p12_passphrase.is_some() {
+        return Err(Error::Invalid(format!(
+            "environment '{}' is read-only: a PKCS#12 file holds the private key, which a \
+             read-only export never writes; export without --p12 (cert and chain only)",
+            ctx.env.name
+        )));
+    }
     let certs = ctx.backend.roster.by_client(client_id).await?;
     let rec = current_cert(&certs).cloned().ok_or_else(|| {
         Error::NotFound(format!(
@@ -40,11 +59,27 @@ pub async fn export(
             })?,
     };
     let key_item = VaultItem::ClientKey(client_id.to_string());
-    let key = match vault.get(&key_item).await? {
+    let withheld = if ctx.env.read_only && rec.key_held {
+        Some(format!(
+            "client.key not written: environment '{}' is read-only, and a read-only export \
+             never writes a private key",
+            ctx.env.name
+        ))
+    } else if !rec.key_held {
+        Some("client.key not written: the vault holds no key for this cert (its key came from a CSR)".into())
+    } else {
+        None
+    };
+    let stored_key = if ctx.env.read_only {
+        None
+    } else {
+        vault.get(&key_item).await?
+    };
+    let key = match stored_key {
         Some(key) if pki::key_matches_cert(&key, &cert_pem).unwrap_or(false) => Some(key),
         // The roster says the vault holds this cert's key: a missing or different key is a
         // vault out of step, not a CSR client, and exporting without it would hide that.
-        found if rec.key_held => {
+        found if rec.key_held && !ctx.env.read_only => {
             return Err(Error::conflict(
                 crate::store::Contended::Vault(vault.name_of(&key_item)),
                 format!(
@@ -69,6 +104,7 @@ pub async fn export(
         key.as_deref().map(String::as_str),
         &issuer.chain_pem,
         p12_passphrase,
+        force,
     )?;
     ctx.audit(
         "export",
@@ -84,6 +120,7 @@ pub async fn export(
     Ok(ExportedFiles {
         dir: dir.to_path_buf(),
         files,
+        key_withheld: if key.is_some() { None } else { withheld },
     })
 }
 
@@ -92,6 +129,7 @@ pub fn export_issued(
     outcome: &IssueOutcome,
     dir: &Path,
     p12_passphrase: Option<&str>,
+    force: bool,
 ) -> Result<ExportedFiles> {
     let files = write_bundle(
         dir,
@@ -99,10 +137,14 @@ pub fn export_issued(
         outcome.key_pem.as_deref().map(String::as_str),
         &outcome.chain_pem,
         p12_passphrase,
+        force,
     )?;
     Ok(ExportedFiles {
         dir: dir.to_path_buf(),
         files,
+        key_withheld: outcome.key_pem.is_none().then(|| {
+            "client.key not written: the key stays with the holder of the CSR".to_string()
+        }),
     })
 }
 
@@ -112,6 +154,7 @@ fn write_bundle(
     key_pem: Option<&str>,
     chain_pem: &[String],
     p12_passphrase: Option<&str>,
+    force: bool,
 ) -> Result<Vec<PathBuf>> {
     let p12 = match (p12_passphrase, key_pem) {
         (Some(pass), Some(key)) => Some(pki::pkcs12(cert_pem, key, chain_pem, pass)?),
@@ -122,18 +165,90 @@ fn write_bundle(
         }
         (None, _) => None,
     };
-    create_dir(dir)?;
-    let mut files = Vec::new();
     let chain: String = chain_pem.concat();
-    files.push(write_file(dir, "client.pem", cert_pem.as_bytes(), 0o644)?);
-    files.push(write_file(dir, "chain.pem", chain.as_bytes(), 0o644)?);
-    if let Some(key) = key_pem {
-        files.push(write_file(dir, "client.key", key.as_bytes(), 0o600)?);
+    let contents: [Option<&[u8]>; 4] = [
+        Some(cert_pem.as_bytes()),
+        Some(chain.as_bytes()),
+        key_pem.map(str::as_bytes),
+        p12.as_deref(),
+    ];
+    create_dir(dir)?;
+    let stale = check_targets(dir, contents.map(|c| c.is_some()), force)?;
+    for path in stale {
+        std::fs::remove_file(&path)
+            .map_err(|e| Error::Io(format!("cannot remove {}: {e}", path.display())))?;
     }
-    if let Some(p12) = p12 {
-        files.push(write_file(dir, "client.p12", &p12, 0o600)?);
+    let mut files = Vec::new();
+    for ((name, mode, _), data) in FILES.iter().zip(contents) {
+        if let Some(data) = data {
+            files.push(write_file(dir, name, data, *mode)?);
+        }
     }
     Ok(files)
+}
+
+/// Refuses before anything is issued or written what [`export_issued`] would refuse in `dir`
+/// (`issue --out` checks first, so a refused directory issues nothing).
+pub fn check_out_dir(dir: &Path, with_key: bool, with_p12: bool, force: bool) -> Result<()> {
+    check_targets(dir, [true, true, with_key, with_p12], force).map(drop)
+}
+
+/// Checks the targets of the files written (`writes`, in [`FILES`] order) before anything is
+/// written: no link, nothing but a regular file, no key file replaced or left behind without
+/// `force`. Returns the key files to remove (with `force`) because this export writes none.
+fn check_targets(dir: &Path, writes: [bool; 4], force: bool) -> Result<Vec<PathBuf>> {
+    let mut stale = Vec::new();
+    for ((name, _, secret), written) in FILES.iter().zip(writes) {
+        let path = dir.join(name);
+        match std::fs::symlink_metadata(&path) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                return Err(Error::Invalid(format!(
+                    "{} is a symbolic link; nothing was written (an export never writes through \
+                     a link: remove it or choose another directory)",
+                    path.display()
+                )));
+            }
+            Ok(meta) if !meta.is_file() => {
+                return Err(Error::Invalid(format!(
+                    "{} exists and is not a regular file; nothing was written",
+                    path.display()
+                )));
+            }
+            Ok(_) if *secret && !force => {
+                let why = if written {
+                    "exists"
+                } else {
+                    "is left from another export and does not belong to this cert"
+                };
+                return Err(Error::Invalid(format!(
+                    "{} {why}; nothing was written. Choose an empty directory, or pass --force \
+                     to replace it",
+                    path.display()
+                )));
+            }
+            Ok(_) if *secret && !written => stale.push(path),
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                return Err(Error::Io(format!("cannot inspect {}: {e}", path.display())));
+            }
+        }
+    }
+    Ok(stale)
+}
+
+/// Writes a public file (a truststore bundle) at `path`, whole or not at all, mode 0644; a
+/// link at `path` is replaced, never written through.
+pub fn write_public_file(path: &Path, data: &[u8]) -> Result<()> {
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .ok_or_else(|| Error::Invalid(format!("{} does not name a file", path.display())))?;
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    write_file(dir, name, data, 0o644).map(drop)
 }
 
 fn create_dir(dir: &Path) -> Result<()> {
@@ -149,22 +264,21 @@ fn create_dir(dir: &Path) -> Result<()> {
     })
 }
 
-/// Writes through a temporary file and a rename, so a reader never sees half a file and a
-/// key file is never readable by others, not even for a moment.
+/// Writes through a temporary file created exclusively (a fresh random name, `O_EXCL`: a
+/// planted file or link is never opened) with its final mode, then renamed over the target
+/// (a rename replaces a link, it never writes through one). A reader never sees half a file,
+/// and a key file is never readable by others, not even for a moment.
 fn write_file(dir: &Path, name: &str, data: &[u8], mode: u32) -> Result<PathBuf> {
     let path = dir.join(name);
-    let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
     let io = |e: std::io::Error| Error::Io(format!("cannot write {}: {e}", path.display()));
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
+    let prefix = format!(".{name}.");
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(&prefix).suffix(".tmp");
     #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, mode);
-    let mut file = options.open(&tmp).map_err(io)?;
-    #[cfg(unix)]
-    file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(mode))
-        .map_err(io)?;
+    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(mode));
+    let mut file = builder.tempfile_in(dir).map_err(io)?;
     file.write_all(data).map_err(io)?;
-    file.sync_all().map_err(io)?;
-    std::fs::rename(&tmp, &path).map_err(io)?;
+    file.as_file().sync_all().map_err(io)?;
+    file.persist(&path).map_err(|e| io(e.error))?;
     Ok(path)
 }

@@ -143,8 +143,13 @@ pub struct RotationJournal {
 }
 
 impl RotationJournal {
+    /// The grace period, within [`super::limits::MAX_GRACE`] (a journal written before the
+    /// bound, or by hand, cannot make `--resume` overflow a date).
     pub fn grace(&self) -> Duration {
-        Duration::seconds(self.grace_secs)
+        Duration::seconds(
+            self.grace_secs
+                .clamp(0, super::limits::MAX_GRACE.whole_seconds()),
+        )
     }
 
     /// The phase the next `--resume` runs.

@@ -45,12 +45,7 @@ fn prepare(ctx: &Ctx, opts: &IssueOptions) -> Result<Prepared> {
             "CN '{cn}' differs from client_id '{client_id}': the deployed authorizer denies every request whose certificate CN is not the client_id; drop --cn or make it equal"
         )));
     }
-    let days = opts.days.unwrap_or(ctx.env.client_validity_days);
-    if days == 0 || days > 3650 {
-        return Err(Error::Invalid(format!(
-            "validity of {days} days is out of range; give 1 to 3650 days"
-        )));
-    }
+    let days = super::limits::client_days(opts.days.unwrap_or(ctx.env.client_validity_days))?;
     let key = match &opts.key {
         None => KeySource::Generate(ctx.env.client_key_algorithm),
         Some(KeyChoice::Generate(alg)) => KeySource::Generate(*alg),
@@ -347,13 +342,23 @@ struct BulkEntry {
 /// (optional per client: `cn`, `days`, `key_algorithm`). Every entry is checked first;
 /// one bad entry refuses the whole file, naming each problem.
 pub fn parse_bulk_file(ctx: &Ctx, text: &str) -> Result<Vec<IssueOptions>> {
+    const SHAPE: &str = "{\"clients\": [{\"client_id\": \"acme\"}, {\"client_id\": \"globex\", \
+                         \"days\": 90, \"key_algorithm\": \"rsa-2048\"}]}";
     let file: BulkFile = serde_json::from_str(text).map_err(|e| {
-        Error::Invalid(format!(
-            "the bulk file is not in the expected format {{\"clients\":[{{\"client_id\":\"...\"}}]}}: {e}"
-        ))
+        if text.trim_start().starts_with('[') {
+            Error::Invalid(format!(
+                "the bulk file is a JSON array; it must be an object whose \"clients\" holds \
+                 that array, e.g. {SHAPE}"
+            ))
+        } else {
+            Error::Invalid(format!(
+                "the bulk file is not in the expected format ({e}); it must look like {SHAPE}"
+            ))
+        }
     })?;
     let mut problems = Vec::new();
     let mut seen = HashSet::new();
+    let mut lowered = std::collections::HashMap::new();
     let mut out = Vec::new();
     for (i, entry) in file.clients.into_iter().enumerate() {
         let key = match entry.key_algorithm.as_deref() {
@@ -379,6 +384,14 @@ pub fn parse_bulk_file(ctx: &Ctx, text: &str) -> Result<Vec<IssueOptions>> {
             Ok(p) => {
                 if !seen.insert(p.client_id.clone()) {
                     problems.push(format!("clients[{i}]: '{}' appears twice", p.client_id));
+                } else if let Some(other) =
+                    lowered.insert(p.client_id.to_lowercase(), p.client_id.clone())
+                {
+                    ctx.warn(format!(
+                        "clients[{i}]: '{}' and '{other}' differ only in case; both are issued as \
+                         separate clients",
+                        p.client_id
+                    ));
                 }
             }
             Err(e) => problems.push(format!("clients[{i}]: {e}")),
@@ -452,7 +465,18 @@ pub async fn issue_bulk(
         .collect();
     let mut report = BulkReport::default();
     let mut todo = Vec::new();
+    let active_lowered: std::collections::HashMap<String, &String> =
+        active.iter().map(|id| (id.to_lowercase(), id)).collect();
     for p in prepared {
+        if let Some(other) = active_lowered.get(&p.client_id.to_lowercase())
+            && **other != p.client_id
+        {
+            ctx.warn(format!(
+                "'{}' differs only in case from the active client '{other}'; it is issued as a \
+                 separate client",
+                p.client_id
+            ));
+        }
         if active.contains(&p.client_id) {
             report.skipped.push(p.client_id);
         } else {
@@ -776,7 +800,7 @@ async fn forget_new(ctx: &Ctx, client_id: &str, key_written: bool) {
 
 /// Finds the client a revoke aims at and which of its certs: a decimal serial (that cert),
 /// or a client_id (its active certs).
-async fn revoke_target(ctx: &Ctx, target: &str) -> Result<(String, Option<String>)> {
+pub async fn revoke_target(ctx: &Ctx, target: &str) -> Result<(String, Option<String>)> {
     let target = target.trim();
     if !target.is_empty()
         && target.chars().all(|c| c.is_ascii_digit())
@@ -995,6 +1019,7 @@ pub(crate) async fn revoke_client_certs(
 /// `expiry` (the only field besides `status` the deployed authorizer reads).
 pub async fn reissue(ctx: &Ctx, client_id: &str, opts: &ReissueOptions) -> Result<ReissueOutcome> {
     ctx.require_writable("reissue")?;
+    check_reissue_options(ctx, opts)?;
     let certs = ctx.client_certs(client_id).await?;
     let Some(old) = current_cert(&certs).filter(|c| c.status == CertStatus::Active) else {
         return Err(Error::NotFound(format!(
@@ -1004,6 +1029,15 @@ pub async fn reissue(ctx: &Ctx, client_id: &str, opts: &ReissueOptions) -> Resul
     let old = old.clone();
     let issuer = load_issuer(ctx).await?;
     reissue_record(ctx, &issuer, old, opts).await
+}
+
+/// Refuses a validity or grace out of range before anything is read or claimed.
+pub(crate) fn check_reissue_options(ctx: &Ctx, opts: &ReissueOptions) -> Result<()> {
+    super::limits::client_days(opts.days.unwrap_or(ctx.env.client_validity_days))?;
+    if let Some(grace) = opts.grace {
+        super::limits::grace(grace)?;
+    }
+    Ok(())
 }
 
 /// Re-issues `old` (an active cert) under `issuer`; see [`reissue`]. Rotations call this with

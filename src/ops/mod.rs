@@ -429,6 +429,8 @@ pub struct ClientDetail {
 pub struct ExportedFiles {
     pub dir: PathBuf,
     pub files: Vec<PathBuf>,
+    /// Why no `client.key` was written, when none was.
+    pub key_withheld: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -494,6 +496,7 @@ mod export;
 mod journal;
 pub mod lease;
 mod lifecycle;
+pub mod limits;
 mod query;
 mod repair;
 mod rotation;
@@ -503,9 +506,11 @@ pub use ca::{CompromisedCa, compromised_cas};
 pub use ca::{Issuer, ca_init, ca_show, load_issuer};
 pub use demo::{demo, demo_client_ids};
 pub use doctor::doctor;
-pub use export::{export, export_issued};
+pub use export::{check_out_dir, export, export_issued, write_public_file};
 pub use journal::{ClientSelection, RotationJournal, RotationKind, RotationPhase};
-pub use lifecycle::{RevokeScope, issue, issue_bulk, parse_bulk_file, reissue, revoke};
+pub use lifecycle::{
+    RevokeScope, issue, issue_bulk, parse_bulk_file, reissue, revoke, revoke_target,
+};
 pub use query::{audit, authorizer_cn, latest_per_client, list, show, verify};
 pub use repair::{RepairFinding, RepairReport, repair};
 pub use rotation::{

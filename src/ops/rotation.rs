@@ -590,6 +590,18 @@ fn step(steps: &mut Vec<RotationStep>, phase: RotationPhase, detail: impl Into<S
     steps.push(RotationStep { phase, detail });
 }
 
+/// Refuses a grace or validity out of range before anything is read or changed.
+fn check_options(opts: &RotationOptions) -> Result<()> {
+    super::limits::grace(opts.grace)?;
+    if let Some(days) = opts.client_days {
+        super::limits::client_days(days)?;
+    }
+    if let Some(days) = opts.ca_days {
+        super::limits::ca_days("the new CA's", days)?;
+    }
+    Ok(())
+}
+
 /// The journal of a rotation of `kind` about to start from the vault's current CA.
 async fn new_journal(
     ctx: &Ctx,
@@ -711,6 +723,7 @@ pub async fn rotation_run(
     resume: bool,
 ) -> Result<RotationReport> {
     ctx.require_writable("rotation")?;
+    check_options(opts)?;
     let purpose = format!(
         "{} {}",
         kind.command(),
@@ -1039,6 +1052,7 @@ pub async fn rotation_plan(
     opts: &RotationOptions,
     resume: bool,
 ) -> Result<RotationPlan> {
+    check_options(opts)?;
     let journal = journal::load(ctx).await?.filter(|j| !j.phase.is_terminal());
     let j = match (&journal, resume) {
         (Some(j), true) => j.clone(),

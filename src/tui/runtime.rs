@@ -428,6 +428,7 @@ async fn run_op(
                 &client_id,
                 &dir,
                 passphrase.as_ref().map(|p| p.as_str()),
+                false,
             )
             .await
             .map_err(msg)?,

@@ -3,6 +3,7 @@
 
 mod aws;
 mod cli;
+mod cli_scripts;
 mod common;
 mod concurrency;
 mod local_store;

@@ -892,6 +892,7 @@ fn a_successful_issue_adds_the_row_and_offers_export() {
     let files = ExportedFiles {
         dir: "./zeta".into(),
         files: vec!["./zeta/client.pem".into(), "./zeta/chain.pem".into()],
+        key_withheld: None,
     };
     finish(&mut app, t, Outcome::Exported(files));
     assert!(app.dialog.is_none());

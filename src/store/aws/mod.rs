@@ -80,7 +80,14 @@ impl AwsClients {
                 .build(),
         );
         if let Some(profile) = &env.profile {
-            loader = loader.profile_name(profile);
+            // A named profile is where the credentials come from, as with the aws CLI's
+            // --profile: AWS_* credential variables do not silently win over it.
+            let credentials = aws_config::profile::ProfileFileCredentialsProvider::builder()
+                .profile_name(profile)
+                .build();
+            loader = loader
+                .profile_name(profile)
+                .credentials_provider(credentials);
         }
         if let Some(region) = &env.region {
             loader = loader.region(Region::new(region.clone()));

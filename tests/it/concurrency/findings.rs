@@ -460,7 +460,9 @@ async fn issue_and_reissue_in_the_same_second(site: &Site) {
         assert_eq!(listed.len(), 1);
         assert_eq!(listed[0].serial, new, "list shows the new cert");
         let out = tempfile::tempdir().unwrap();
-        ops::export(&ctx, "acme", out.path(), None).await.unwrap();
+        ops::export(&ctx, "acme", out.path(), None, false)
+            .await
+            .unwrap();
         let written = std::fs::read_to_string(out.path().join("client.pem")).unwrap();
         assert_eq!(
             Some(written.trim()),
