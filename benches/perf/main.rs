@@ -11,7 +11,8 @@
 //! - `aws`: bulk issue and client rotation against moto behind a proxy that throttles SSM
 //!   PutParameter and DynamoDB writes the way AWS does.
 //! - `roster`: the console's launch to first frame, filter and scroll latency and memory with
-//!   a large roster (measured in a child process), and the listing scan on moto.
+//!   a large roster (measured in a child process), `report` and `expiry` over it, and the
+//!   listing scan on moto.
 //! - `item`: the size of a roster item per key type (the authorizer's GetItem).
 
 mod proxy;
@@ -994,6 +995,63 @@ async fn fill_local(rows: usize, pem: &str) -> BenchResult<tempfile::TempDir> {
     Ok(dir)
 }
 
+/// `report` (every format) and `expiry` over the filled store: one roster read each.
+async fn bench_report(table: &mut Table, dir: &Path, n: usize) -> BenchResult<()> {
+    use mtls_console::cli::report::{ReportFormat, render};
+    let ctx = Ctx::open(local_env(dir, KeyAlgorithm::EcdsaP256))
+        .await
+        .map_err(|e| e.to_string())?;
+    let t = Instant::now();
+    let report = ops::report(&ctx).await.map_err(|e| e.to_string())?;
+    let read = t.elapsed();
+    table.require(
+        "report",
+        format!("{n} clients: certificates missing from the report"),
+        n.abs_diff(report.certificates.len()).to_string(),
+        report.certificates.len() == n,
+    );
+    let mut slowest = Duration::ZERO;
+    for format in [
+        ReportFormat::Table,
+        ReportFormat::Csv,
+        ReportFormat::Json,
+        ReportFormat::Markdown,
+        ReportFormat::Html,
+    ] {
+        let t = Instant::now();
+        let text = render(&report, format);
+        let took = t.elapsed();
+        slowest = slowest.max(took);
+        table.add(
+            "report",
+            format!(
+                "{n} clients: render {format:?} ({} MB)",
+                text.len() / 1_000_000
+            ),
+            ms(took),
+        );
+    }
+    table.judge(
+        "report",
+        format!("{n} clients: read + slowest format"),
+        ms(read + slowest),
+        "<= 5000 ms",
+        read + slowest <= Duration::from_secs(5),
+    );
+    let t = Instant::now();
+    let report = ops::report(&ctx).await.map_err(|e| e.to_string())?;
+    let due = ops::expiring_within(&report, 30);
+    let took = t.elapsed();
+    table.judge(
+        "report",
+        format!("{n} clients: expiry --within 30 ({} due)", due.len()),
+        ms(took),
+        "<= 5000 ms",
+        took <= Duration::from_secs(5),
+    );
+    Ok(())
+}
+
 /// What the child process measured.
 struct ChildReport {
     launch_to_frame: Duration,
@@ -1177,6 +1235,9 @@ async fn bench_roster(table: &mut Table) -> BenchResult<()> {
         }
         eprintln!("== roster: {n} clients in the embedded store");
         let dir = fill_local(n, &pem).await?;
+        if judged {
+            bench_report(table, dir.path(), n).await?;
+        }
         let r = run_child(dir.path())?;
         table.require(
             "roster",

@@ -1,6 +1,7 @@
 //! The command-line interface (clap): parse, build the context, dispatch to `ops`, print.
 
 mod output;
+pub mod report;
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -186,6 +187,28 @@ pub enum Command {
     Demo,
     /// Create the table, audit table and bucket of an AWS environment (sandbox or emulator).
     InitInfra,
+    /// The roster for auditors: every certificate with its state, days left, issuer, key and
+    /// revocation, and the CA and truststore certificates with their expiry.
+    Report {
+        /// Output format (--json is the same as --format json).
+        #[arg(long, value_enum, default_value_t = report::ReportFormat::Table)]
+        format: report::ReportFormat,
+        /// Write the report to this file (mode 0600) instead of stdout.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Also exit 9 when a client, CA or truststore certificate expires within this many
+        /// days (as `expiry --within`).
+        #[arg(long)]
+        fail_within: Option<u32>,
+    },
+    /// The expiry alarm for cron and CI: lists every client (current cert, not revoked), CA
+    /// and truststore certificate that expires within the days given, and exits 9 if any
+    /// does; exit 0 when none does.
+    Expiry {
+        /// Days ahead to look.
+        #[arg(long, default_value_t = 30)]
+        within: u32,
+    },
     /// Print the shell completion script (e.g. `mtls-console completions bash >
     /// ~/.local/share/bash-completion/completions/mtls-console`).
     Completions {
@@ -814,7 +837,8 @@ async fn dispatch(cli: &Cli, ctx: &Ctx, command: &Command) -> Result<i32> {
         }
         Command::Verify { cert } => {
             let path = std::path::Path::new(cert);
-            let pem = if path.exists() {
+            // A client_id never holds a `/`: such an argument is a path, even a missing one.
+            let pem = if path.exists() || cert.contains('/') {
                 read_file(path, "certificate")?
             } else {
                 let detail = ops::show(ctx, cert).await.map_err(|e| match e {
@@ -895,6 +919,44 @@ async fn dispatch(cli: &Cli, ctx: &Ctx, command: &Command) -> Result<i32> {
                 return Ok(EXIT_DOCTOR_FAIL);
             }
         }
+        Command::Report {
+            format,
+            out,
+            fail_within,
+        } => {
+            let report = ops::report(ctx).await?;
+            let format = if cli.json {
+                report::ReportFormat::Json
+            } else {
+                *format
+            };
+            let text = report::render(&report, format);
+            match out {
+                Some(path) => {
+                    ops::write_private_file(path, text.as_bytes())?;
+                    output::lines(cli, &[format!("wrote {}", path.display())]);
+                }
+                None => output::text(&text),
+            }
+            if let Some(days) = fail_within {
+                let due = ops::expiring_within(&report, *days);
+                if !due.is_empty() {
+                    eprintln!(
+                        "{} certificate(s) expire within {days} days (`expiry --within {days}` lists them)",
+                        due.len()
+                    );
+                    return Ok(EXIT_DOCTOR_FAIL);
+                }
+            }
+        }
+        Command::Expiry { within } => {
+            let report = ops::report(ctx).await?;
+            let due = ops::expiring_within(&report, *within);
+            output::expiring(cli, *within, &due);
+            if !due.is_empty() {
+                return Ok(EXIT_DOCTOR_FAIL);
+            }
+        }
         Command::Demo => {
             let n = ops::demo(ctx).await?;
             output::lines(
@@ -955,6 +1017,7 @@ async fn issue(cli: &Cli, ctx: &Ctx, args: &IssueArgs) -> Result<()> {
             dir,
             pass.as_deref().map(String::as_str),
             args.force,
+            ctx.env.gateway_domain.as_deref(),
         )?),
         None => None,
     };

@@ -411,6 +411,38 @@ pub fn raw(bytes: &[u8]) {
     }
 }
 
+/// A whole text (a report) on stdout, its control characters escaped as every line's are.
+pub fn text(text: &str) {
+    outln!("{}", text.trim_end_matches('\n'));
+}
+
+/// What `expiry` found, soonest first.
+pub fn expiring(cli: &Cli, days: u32, due: &[crate::ops::Expiring]) {
+    if cli.json {
+        return json(due);
+    }
+    if due.is_empty() {
+        outln!("nothing expires within {days} days");
+        return;
+    }
+    outln!("{} certificate(s) expire within {days} days:", due.len());
+    for e in due {
+        let when = if e.days_left < 0 {
+            format!("expired {} days ago", -e.days_left)
+        } else {
+            format!("{} days left", e.days_left)
+        };
+        outln!(
+            "  {:<16} {:<32} {}  {}  ({})",
+            e.kind,
+            field(&e.name),
+            ts(e.expires),
+            when,
+            e.serial_or_fingerprint
+        );
+    }
+}
+
 /// PEM text as it is (certificates only: nothing to escape beyond what every line gets).
 pub fn pem(text: &str) {
     outln!("{}", text.trim_end());

@@ -12,12 +12,79 @@ use crate::pki;
 
 /// The files an export may write; those holding a private key are never overwritten
 /// without `force`, and never left beside a cert they do not belong to.
-const FILES: [(&str, u32, bool); 4] = [
+const FILES: [(&str, u32, bool); 6] = [
     ("client.pem", 0o644, false),
     ("chain.pem", 0o644, false),
     ("client.key", 0o600, true),
     ("client.p12", 0o600, true),
+    (CURL_FILE, 0o644, false),
+    (BRUNO_FILE, 0o644, false),
 ];
+
+/// A curl command line calling the API with the exported files.
+pub const CURL_FILE: &str = "curl-example.sh";
+/// The `clientCertificates` object of a Bruno collection's `bruno.json`.
+pub const BRUNO_FILE: &str = "bruno-client-certificates.json";
+
+/// Where the key is when the export writes none: the partner's own (a CSR client) or not
+/// exported here (read-only).
+const KEY_PLACEHOLDER: &str = "YOUR-PRIVATE-KEY.pem";
+/// The API's host when the environment names no `gateway_domain`.
+const DOMAIN_PLACEHOLDER: &str = "YOUR-API-DOMAIN";
+
+/// The client configuration written beside the files: a curl line for the environment's
+/// gateway domain and a Bruno `clientCertificates` fragment. Neither holds a secret: the
+/// PKCS#12 passphrase is left empty in Bruno and read from `$P12_PASSPHRASE` by curl.
+fn client_config(domain: Option<&str>, key_written: bool, p12_written: bool) -> (String, String) {
+    let host = domain.unwrap_or(DOMAIN_PLACEHOLDER);
+    let key = if key_written {
+        "client.key"
+    } else {
+        KEY_PLACEHOLDER
+    };
+    let mut curl =
+        String::from("# Calls the API with this client certificate; run it in this directory.\n");
+    if domain.is_none() {
+        curl.push_str(&format!(
+            "# Replace {DOMAIN_PLACEHOLDER} with the API's domain (the environment sets none: \
+             gateway_domain in its config).\n"
+        ));
+    }
+    if !key_written {
+        curl.push_str(&format!(
+            "# Replace {KEY_PLACEHOLDER} with the private key this certificate was issued for.\n"
+        ));
+    }
+    curl.push_str(&format!(
+        "curl --cert client.pem --key {key} https://{host}/\n"
+    ));
+    if p12_written {
+        curl.push_str(&format!(
+            "# Or with the PKCS#12 file (passphrase from the environment):\n\
+             # curl --cert-type P12 --cert \"client.p12:$P12_PASSPHRASE\" https://{host}/\n"
+        ));
+    }
+    let mut certs = vec![serde_json::json!({
+        "domain": host,
+        "type": "cert",
+        "certFilePath": "client.pem",
+        "keyFilePath": key,
+        "passphrase": "",
+    })];
+    if p12_written {
+        certs.push(serde_json::json!({
+            "domain": host,
+            "type": "pfx",
+            "pfxFilePath": "client.p12",
+            "passphrase": "",
+        }));
+    }
+    let bruno = serde_json::json!({
+        "clientCertificates": { "enabled": true, "certs": certs }
+    });
+    let bruno = serde_json::to_string_pretty(&bruno).unwrap_or_default() + "\n";
+    (curl, bruno)
+}
 
 /// Writes `client.pem`, `client.key` (when the vault holds the key; mode 0600),
 /// `chain.pem` (issuer up to and including the root) and, with a passphrase, `client.p12`.
@@ -105,6 +172,7 @@ pub async fn export(
         &issuer.chain_pem,
         p12_passphrase,
         force,
+        ctx.env.gateway_domain.as_deref(),
     )?;
     ctx.audit(
         "export",
@@ -130,6 +198,7 @@ pub fn export_issued(
     dir: &Path,
     p12_passphrase: Option<&str>,
     force: bool,
+    gateway_domain: Option<&str>,
 ) -> Result<ExportedFiles> {
     let files = write_bundle(
         dir,
@@ -138,6 +207,7 @@ pub fn export_issued(
         &outcome.chain_pem,
         p12_passphrase,
         force,
+        gateway_domain,
     )?;
     Ok(ExportedFiles {
         dir: dir.to_path_buf(),
@@ -155,6 +225,7 @@ fn write_bundle(
     chain_pem: &[String],
     p12_passphrase: Option<&str>,
     force: bool,
+    gateway_domain: Option<&str>,
 ) -> Result<Vec<PathBuf>> {
     let p12 = match (p12_passphrase, key_pem) {
         (Some(pass), Some(key)) => Some(pki::pkcs12(cert_pem, key, chain_pem, pass)?),
@@ -166,11 +237,14 @@ fn write_bundle(
         (None, _) => None,
     };
     let chain: String = chain_pem.concat();
-    let contents: [Option<&[u8]>; 4] = [
+    let (curl, bruno) = client_config(gateway_domain, key_pem.is_some(), p12.is_some());
+    let contents: [Option<&[u8]>; 6] = [
         Some(cert_pem.as_bytes()),
         Some(chain.as_bytes()),
         key_pem.map(str::as_bytes),
         p12.as_deref(),
+        Some(curl.as_bytes()),
+        Some(bruno.as_bytes()),
     ];
     create_dir(dir)?;
     let stale = check_targets(dir, contents.map(|c| c.is_some()), force)?;
@@ -190,13 +264,13 @@ fn write_bundle(
 /// Refuses before anything is issued or written what [`export_issued`] would refuse in `dir`
 /// (`issue --out` checks first, so a refused directory issues nothing).
 pub fn check_out_dir(dir: &Path, with_key: bool, with_p12: bool, force: bool) -> Result<()> {
-    check_targets(dir, [true, true, with_key, with_p12], force).map(drop)
+    check_targets(dir, [true, true, with_key, with_p12, true, true], force).map(drop)
 }
 
 /// Checks the targets of the files written (`writes`, in [`FILES`] order) before anything is
 /// written: no link, nothing but a regular file, no key file replaced or left behind without
 /// `force`. Returns the key files to remove (with `force`) because this export writes none.
-fn check_targets(dir: &Path, writes: [bool; 4], force: bool) -> Result<Vec<PathBuf>> {
+fn check_targets(dir: &Path, writes: [bool; 6], force: bool) -> Result<Vec<PathBuf>> {
     let mut stale = Vec::new();
     for ((name, _, secret), written) in FILES.iter().zip(writes) {
         let path = dir.join(name);
@@ -240,6 +314,15 @@ fn check_targets(dir: &Path, writes: [bool; 4], force: bool) -> Result<Vec<PathB
 /// Writes a public file (a truststore bundle) at `path`, whole or not at all, mode 0644; a
 /// link at `path` is replaced, never written through.
 pub fn write_public_file(path: &Path, data: &[u8]) -> Result<()> {
+    write_at(path, data, 0o644)
+}
+
+/// As [`write_public_file`], mode 0600 (a report: who holds which cert, revocation notes).
+pub fn write_private_file(path: &Path, data: &[u8]) -> Result<()> {
+    write_at(path, data, 0o600)
+}
+
+fn write_at(path: &Path, data: &[u8], mode: u32) -> Result<()> {
     let name = path
         .file_name()
         .and_then(|n| n.to_str())
@@ -248,7 +331,7 @@ pub fn write_public_file(path: &Path, data: &[u8]) -> Result<()> {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
-    write_file(dir, name, data, 0o644).map(drop)
+    write_file(dir, name, data, mode).map(drop)
 }
 
 fn create_dir(dir: &Path) -> Result<()> {

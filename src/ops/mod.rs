@@ -499,6 +499,7 @@ mod lifecycle;
 pub mod limits;
 mod query;
 mod repair;
+mod report;
 mod rotation;
 mod truststore;
 
@@ -506,13 +507,16 @@ pub use ca::{CompromisedCa, compromised_cas};
 pub use ca::{Issuer, ca_init, ca_show, load_issuer};
 pub use demo::{demo, demo_client_ids};
 pub use doctor::doctor;
-pub use export::{check_out_dir, export, export_issued, write_public_file};
+pub use export::{check_out_dir, export, export_issued, write_private_file, write_public_file};
 pub use journal::{ClientSelection, RotationJournal, RotationKind, RotationPhase};
 pub use lifecycle::{
     RevokeScope, issue, issue_bulk, parse_bulk_file, reissue, revoke, revoke_target,
 };
 pub use query::{audit, authorizer_cn, latest_per_client, list, show, verify};
 pub use repair::{RepairFinding, RepairReport, repair};
+pub use report::{
+    Expiring, Report, ReportAuthority, ReportCounts, ReportRow, expiring_within, report,
+};
 pub use rotation::{
     RevokeByCaReport, RotationOptions, RotationPlan, RotationReport, RotationStep, due_for_renewal,
     revoke_issued_by, rotation_abort, rotation_plan, rotation_run, rotation_status,

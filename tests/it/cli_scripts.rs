@@ -19,6 +19,14 @@ fn home_with_ca() -> Home {
     home
 }
 
+/// What an export without a private key writes.
+const PUBLIC_FILES: [&str; 4] = [
+    "bruno-client-certificates.json",
+    "chain.pem",
+    "client.pem",
+    "curl-example.sh",
+];
+
 fn stdout(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
@@ -64,7 +72,13 @@ fn export_never_writes_through_a_link_nor_over_a_key() {
     home.ok(&["export", "alice", "--out", dir]);
     assert_eq!(
         dir_names(&out),
-        ["chain.pem", "client.key", "client.pem"],
+        [
+            "bruno-client-certificates.json",
+            "chain.pem",
+            "client.key",
+            "client.pem",
+            "curl-example.sh"
+        ],
         "no temp file left"
     );
     let key_mode = fs::metadata(out.join("client.key"))
@@ -132,10 +146,11 @@ fn issue_out_never_leaves_another_clients_key_beside_the_cert() {
 
     let issued = home.ok(&["issue", "bob", "--csr", csr_s, "--out", dir_s, "--force"]);
     assert!(issued.contains("client.key not written"), "{issued}");
-    assert_eq!(
-        dir_names(&dir),
-        ["chain.pem", "client.pem"],
-        "alice's key is gone"
+    assert_eq!(dir_names(&dir), PUBLIC_FILES, "alice's key is gone");
+    let curl = fs::read_to_string(dir.join("curl-example.sh")).unwrap();
+    assert!(
+        curl.contains("--key YOUR-PRIVATE-KEY.pem"),
+        "bob's key is his own: {curl}"
     );
 }
 
@@ -152,7 +167,7 @@ fn read_only_exports_public_files_only_and_refuses_init_infra() {
         dir.to_str().unwrap(),
     ]);
     assert!(out.contains("read-only"), "{out}");
-    assert_eq!(dir_names(&dir), ["chain.pem", "client.pem"]);
+    assert_eq!(dir_names(&dir), PUBLIC_FILES);
     let p12 = home
         .cmd(&[
             "--read-only",

@@ -8,6 +8,7 @@ mod common;
 mod concurrency;
 mod local_store;
 mod pki_openssl;
+mod report;
 mod rotation;
 mod tmux;
 mod tui;

@@ -662,3 +662,83 @@ fn mtls_handshake_accepts_issued_and_refuses_others() {
     }
     drop(server);
 }
+
+/// The client configuration `issue --out` writes beside the files: its curl line makes a
+/// real mutual-TLS call to `s_server -Verify` on 127.0.0.1 (the gateway domain resolved there
+/// by `--resolve`), the same line without the client certificate is refused, and the Bruno
+/// fragment names the files written.
+#[test]
+fn the_exported_curl_line_and_bruno_fragment_work() {
+    let home = crate::common::Home::new();
+    let config = home.path().join("config/mtls-console");
+    std::fs::create_dir_all(&config).unwrap();
+    write(
+        &config,
+        "config.toml",
+        "[environments.local]\nbackend = \"local\"\ngateway_domain = \"localhost\"\n",
+    );
+    home.ok(&["--yes", "ca", "init", "--key-algorithm", "ecdsa-p256"]);
+    let out = home.path().join("partner");
+    let out_s = out.to_str().unwrap();
+    home.ok(&["issue", "partner-one", "--out", out_s]);
+
+    let script = std::fs::read_to_string(out.join("curl-example.sh")).unwrap();
+    let line = script
+        .lines()
+        .find(|l| l.starts_with("curl "))
+        .expect("a curl line");
+    assert_eq!(
+        line,
+        "curl --cert client.pem --key client.key https://localhost/"
+    );
+    std::fs::copy(out.join("chain.pem"), out.join("bundle.pem")).unwrap();
+    server_identity(&out);
+    let (server, port) = start_server(&out);
+    let call = |line: &str| {
+        let mut words: Vec<String> = line.split_whitespace().map(str::to_string).collect();
+        let url = words
+            .pop()
+            .unwrap()
+            .replace("localhost/", &format!("localhost:{port}/"));
+        Command::new(words.remove(0))
+            .args(&words)
+            .args(["--resolve", &format!("localhost:{port}:127.0.0.1")])
+            .args([
+                "--cacert",
+                "server-ca.pem",
+                "--silent",
+                "--show-error",
+                "--fail",
+            ])
+            .args(["--max-time", "20", "--noproxy", "*"])
+            .arg(url)
+            .current_dir(&out)
+            .output()
+            .expect("run curl")
+    };
+    let accepted = call(line);
+    assert!(
+        accepted.status.success(),
+        "curl: {}\nserver: {}",
+        String::from_utf8_lossy(&accepted.stderr),
+        server.log()
+    );
+    assert!(String::from_utf8_lossy(&accepted.stdout).contains("s_server"));
+    let refused = call("curl https://localhost/");
+    assert!(!refused.status.success(), "no client cert, no API");
+
+    let bruno: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(out.join("bruno-client-certificates.json")).unwrap(),
+    )
+    .unwrap();
+    let certs = &bruno["clientCertificates"];
+    assert_eq!(certs["enabled"], true);
+    let cert = &certs["certs"][0];
+    assert_eq!(cert["domain"], "localhost");
+    assert_eq!(cert["type"], "cert");
+    assert_eq!(cert["passphrase"], "", "no secret in the fragment");
+    for file in ["certFilePath", "keyFilePath"] {
+        assert!(out.join(cert[file].as_str().unwrap()).is_file(), "{file}");
+    }
+    drop(server);
+}
