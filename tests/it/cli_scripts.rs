@@ -569,3 +569,31 @@ fn completions_and_man_pages_are_generated() {
     fs::write(&broken, "not toml [").unwrap();
     home.ok(&["--config", broken.to_str().unwrap(), "completions", "bash"]);
 }
+
+/// The finding as reported: links planted at the temporary names the export used to write
+/// through (`.client.key.tmp<PID>`, for the next few hundred PIDs the kernel hands out).
+#[test]
+fn links_planted_at_predictable_temp_names_are_never_followed() {
+    let home = home_with_ca();
+    home.ok(&["issue", "alice"]);
+    let out = home.path().join("planted");
+    fs::create_dir(&out).unwrap();
+    let victim = home.path().join("victim");
+    fs::write(&victim, "precious").unwrap();
+    let last: u32 = fs::read_to_string("/proc/sys/kernel/ns_last_pid")
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    for pid in last + 1..last + 400 {
+        for name in ["client.key", "client.pem", "chain.pem"] {
+            symlink(&victim, out.join(format!(".{name}.tmp{pid}"))).unwrap();
+        }
+    }
+    home.ok(&["export", "alice", "--out", out.to_str().unwrap()]);
+    assert_eq!(fs::read_to_string(&victim).unwrap(), "precious");
+    let mode = fs::metadata(&victim).unwrap().permissions().mode() & 0o777;
+    assert_ne!(mode, 0o600, "the victim was not chmodded");
+    let key = fs::symlink_metadata(out.join("client.key")).unwrap();
+    assert!(key.is_file() && key.permissions().mode() & 0o777 == 0o600);
+}
