@@ -239,6 +239,34 @@ impl Config {
     }
 
     /// Every environment name, `local` included.
+    /// [`Config::env`], except that a name the file does not know is an embedded-backend
+    /// environment when `create` (the `demo` command makes one) or when its database exists
+    /// already (`demo` made it earlier).
+    pub fn env_or_embedded(&self, name: Option<&str>, create: bool) -> Result<EnvConfig> {
+        let err = match self.env(name) {
+            Ok(env) => return Ok(env),
+            Err(e) => e,
+        };
+        let name = name
+            .map(str::to_string)
+            .or_else(|| std::env::var("MTLS_CONSOLE_ENV").ok())
+            .or_else(|| self.default_env.clone());
+        let Some(name) = name else { return Err(err) };
+        let exists = default_data_dir()
+            .map(|dir| dir.join(format!("{name}.sqlite3")).is_file())
+            .unwrap_or(false);
+        if create || exists {
+            return Ok(EnvConfig {
+                name,
+                ..EnvConfig::default()
+            });
+        }
+        Err(Error::Config(format!(
+            "{err}; or run `mtls-console --env {name} demo` to create an embedded demo \
+             environment of that name"
+        )))
+    }
+
     pub fn env_names(&self) -> Vec<String> {
         let mut names: Vec<String> = self.environments.keys().cloned().collect();
         if !names.iter().any(|n| n == "local") {

@@ -373,6 +373,8 @@ pub enum StatusArg {
     Revoked,
     /// Active and expiring within the environment's expiring_days.
     Expiring,
+    /// Past its expiry and not revoked (refused by the authorizer).
+    Expired,
     /// Every client.
     All,
 }
@@ -471,7 +473,8 @@ fn init_logging() -> Option<()> {
 /// The environment with command-line overrides applied.
 pub fn resolve_env(cli: &Cli) -> Result<(Config, EnvConfig)> {
     let config = Config::load(cli.config.as_deref())?;
-    let mut env = config.env(cli.env.as_deref())?;
+    let demo = matches!(cli.command, Some(Command::Demo));
+    let mut env = config.env_or_embedded(cli.env.as_deref(), demo)?;
     if cli.profile.is_some() {
         env.profile = cli.profile.clone();
     }
@@ -734,6 +737,7 @@ async fn dispatch(cli: &Cli, ctx: &Ctx, command: &Command) -> Result<i32> {
                 StatusArg::All => StatusFilter::All,
                 StatusArg::Active => StatusFilter::Active,
                 StatusArg::Expiring => StatusFilter::Expiring,
+                StatusArg::Expired => StatusFilter::Expired,
                 StatusArg::Revoked => StatusFilter::Revoked,
             };
             output::roster(cli, ctx, &ops::list(ctx, filter).await?);

@@ -135,11 +135,28 @@ pub fn ca(cli: &Cli, summary: &CaSummary, now: OffsetDateTime) {
 }
 
 pub fn roster(cli: &Cli, ctx: &Ctx, rows: &[CertRecord]) {
-    if cli.json {
-        return json(rows);
-    }
     let now = ctx.now();
     let days = i64::from(ctx.env.expiring_days);
+    if cli.json {
+        /// A roster item with what it means now.
+        #[derive(Serialize)]
+        struct Row<'a> {
+            #[serde(flatten)]
+            record: &'a CertRecord,
+            /// active, expiring, expired, revoked or superseded-in-grace.
+            state: &'static str,
+            days_left: i64,
+        }
+        let rows: Vec<Row<'_>> = rows
+            .iter()
+            .map(|r| Row {
+                record: r,
+                state: r.state(now, days).as_str(),
+                days_left: r.days_left(now),
+            })
+            .collect();
+        return json(&rows);
+    }
     let width = rows
         .iter()
         .map(|r| r.client_id.len())
@@ -208,6 +225,9 @@ pub fn detail(cli: &Cli, ctx: &Ctx, d: &ClientDetail) {
                 .map(|x| x.as_str())
                 .unwrap_or("no reason")
         );
+        if let Some(note) = &r.revocation_note {
+            outln!("  note        {}", field(note));
+        }
     }
     if let Some(chain) = &d.chain {
         outln!("chain ({}):", if chain.ok { "ok" } else { "BROKEN" });
@@ -227,8 +247,21 @@ pub fn detail(cli: &Cli, ctx: &Ctx, d: &ClientDetail) {
     if d.history.len() > 1 {
         outln!("history:");
         for h in &d.history {
+            let revocation = match (h.revoked_at, h.revocation_reason) {
+                (Some(at), reason) => format!(
+                    "  revoked {} by {} ({}){}",
+                    ts(at),
+                    field(h.revoked_by.as_deref().unwrap_or("unknown")),
+                    reason.map_or("no reason", |x| x.as_str()),
+                    h.revocation_note
+                        .as_deref()
+                        .map(|n| format!(": {}", field(n)))
+                        .unwrap_or_default()
+                ),
+                (None, _) => String::new(),
+            };
             outln!(
-                "  {}  {:<8} issued {}  expiry {}",
+                "  {}  {:<8} issued {}  expiry {}{revocation}",
                 h.serial,
                 h.status.as_str(),
                 ts(h.issued_at),

@@ -411,6 +411,8 @@ pub enum StatusFilter {
     All,
     Active,
     Expiring,
+    /// Past its expiry and not revoked.
+    Expired,
     Revoked,
 }
 

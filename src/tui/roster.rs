@@ -48,7 +48,7 @@ pub fn next_status_filter(f: StatusFilter) -> StatusFilter {
     match f {
         StatusFilter::All => StatusFilter::Active,
         StatusFilter::Active => StatusFilter::Expiring,
-        StatusFilter::Expiring => StatusFilter::Revoked,
+        StatusFilter::Expiring | StatusFilter::Expired => StatusFilter::Revoked,
         StatusFilter::Revoked => StatusFilter::All,
     }
 }
@@ -58,6 +58,7 @@ pub fn status_filter_label(f: StatusFilter) -> &'static str {
         StatusFilter::All => "all",
         StatusFilter::Active => "active",
         StatusFilter::Expiring => "expiring/expired",
+        StatusFilter::Expired => "expired",
         StatusFilter::Revoked => "revoked",
     }
 }
@@ -69,6 +70,7 @@ pub fn status_matches(f: StatusFilter, state: ClientState) -> bool {
         StatusFilter::All => true,
         StatusFilter::Active => matches!(state, ClientState::Active | ClientState::Expiring),
         StatusFilter::Expiring => matches!(state, ClientState::Expiring | ClientState::Expired),
+        StatusFilter::Expired => state == ClientState::Expired,
         StatusFilter::Revoked => state == ClientState::Revoked,
     }
 }

@@ -613,6 +613,89 @@ fn truststore_publish_history_and_rollback() {
     assert_eq!(code(&out), 4);
 }
 
+/// The README's `mtls-console --env demo demo`, then `--env demo` as demo's own output says:
+/// an environment the config does not name is made on the embedded backend by `demo` and
+/// opens afterwards; any other unknown name is still an error, with the way out.
+#[test]
+fn demo_creates_the_environment_it_names() {
+    let home = Home::new();
+    let made = home.ok(&["--env", "demo", "demo"]);
+    assert!(made.contains("--env demo"), "{made}");
+    assert_eq!(
+        home.json(&["--env", "demo", "list"])
+            .as_array()
+            .unwrap()
+            .len(),
+        50
+    );
+    assert_eq!(
+        home.json(&["list"]).as_array().unwrap().len(),
+        0,
+        "local is untouched"
+    );
+    // Every row says what it means now; expired clients can be listed on their own.
+    let expired = home.json(&["--env", "demo", "list", "--status", "expired"]);
+    let expired = expired.as_array().unwrap();
+    assert!(!expired.is_empty(), "the demo has expired clients");
+    for row in expired {
+        assert_eq!(row["state"], "expired", "{row}");
+        assert_eq!(row["status"], "active", "not revoked: {row}");
+        assert!(row["days_left"].as_i64().unwrap() <= 0, "{row}");
+    }
+    let all = home.json(&["--env", "demo", "list"]);
+    assert!(
+        all.as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["state"].is_string())
+    );
+    // The why of a revocation is shown with it.
+    home.ok(&["--env", "demo", "issue", "noted"]);
+    home.ok(&[
+        "--env", "demo", "--yes", "reissue", "noted", "--grace", "7d",
+    ]);
+    home.ok(&[
+        "--env",
+        "demo",
+        "--yes",
+        "revoke",
+        "noted",
+        "--reason",
+        "keyCompromise",
+        "--note",
+        "INC-7 key in a public repo",
+    ]);
+    let shown = home.ok(&["--env", "demo", "show", "noted"]);
+    assert!(
+        shown.contains("note        INC-7 key in a public repo"),
+        "{shown}"
+    );
+    let history: Vec<&str> = shown
+        .lines()
+        .filter(|l| l.contains(" issued ") && l.contains(" revoked "))
+        .collect();
+    assert_eq!(
+        history.len(),
+        2,
+        "both certs, with reason and note: {shown}"
+    );
+    assert!(
+        history
+            .iter()
+            .all(|l| l.contains("keyCompromise") && l.contains("INC-7"))
+    );
+    let out = home.run(&["--env", "prod", "list"]);
+    assert_eq!(code(&out), 7);
+    assert!(
+        stderr(&out).contains("no environment named 'prod'")
+            && stderr(&out).contains("--env prod demo"),
+        "{}",
+        stderr(&out)
+    );
+    let bad = home.run(&["--env", "../etc", "demo"]);
+    assert_eq!(code(&bad), 7, "{}", stderr(&bad));
+}
+
 #[test]
 fn demo_fills_an_environment_with_varied_states_and_doctor_is_happy() {
     let home = Home::new();
