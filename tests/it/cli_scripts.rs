@@ -597,3 +597,43 @@ fn links_planted_at_predictable_temp_names_are_never_followed() {
     let key = fs::symlink_metadata(out.join("client.key")).unwrap();
     assert!(key.is_file() && key.permissions().mode() & 0o777 == 0o600);
 }
+
+/// An AWS endpoint that refuses connections (a closed loopback port): one plain line that
+/// says what failed and what to check, no SDK debug dump cut mid-word.
+#[test]
+fn an_unreachable_backend_is_said_in_plain_words() {
+    let home = Home::new();
+    let config = home.path().join("down.toml");
+    fs::write(
+        &config,
+        "[environments.down]\nbackend = \"aws\"\nregion = \"us-east-1\"\n\
+         endpoint_url = \"http://127.0.0.1:9\"\ntruststore_bucket = \"b\"\n",
+    )
+    .unwrap();
+    let out = home
+        .cmd(&[
+            "--config",
+            config.to_str().unwrap(),
+            "--env",
+            "down",
+            "list",
+        ])
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 6);
+    let err = stderr(&out);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("cannot reach http://127.0.0.1:9")
+            && err.contains("connection refused")
+            && err.contains("doctor"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("DispatchFailure") && !err.contains("Os {"),
+        "{err}"
+    );
+}

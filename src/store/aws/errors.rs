@@ -131,6 +131,22 @@ pub fn scrub(message: &str) -> String {
     s.trim().to_string()
 }
 
+/// The deepest error of `err`'s source chain in plain words (e.g. "Connection refused (os
+/// error 111)"), without the SDK's debug dump around it.
+fn innermost_cause(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = err;
+    while let Some(source) = cause.source() {
+        cause = source;
+    }
+    let text = scrub(&cause.to_string());
+    let text = text.trim_start_matches("io error: ");
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => "the connection failed".into(),
+    }
+}
+
 /// What to do about a missing resource.
 fn not_found_hint(resource: &Resource) -> String {
     match resource {
@@ -209,14 +225,34 @@ where
             }
         }
         SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => {
-            let detail = scrub(&DisplayErrorContext(&err).to_string());
-            let hint = if detail.contains("credential") {
-                "; configure credentials (profile, `aws sso login`, AWS_* variables or an instance role)"
+            let detail = DisplayErrorContext(&err).to_string();
+            let (cause, hint) = if detail.contains("credential") {
+                (
+                    "no usable credentials".to_string(),
+                    "configure credentials (profile, `aws sso login`, AWS_* variables or an \
+                     instance role)",
+                )
+            } else if matches!(err, SdkError::TimeoutError(_)) {
+                (
+                    "no answer in time".to_string(),
+                    "check the network (VPN, proxy) and the endpoint; `mtls-console doctor` \
+                     checks the setup",
+                )
             } else {
-                ""
+                let cause = match &err {
+                    SdkError::DispatchFailure(failure) => failure
+                        .as_connector_error()
+                        .map(|connector| innermost_cause(connector)),
+                    _ => None,
+                };
+                (
+                    cause.unwrap_or_else(|| "the connection failed".into()),
+                    "check the endpoint (endpoint_url, region), the network (VPN, proxy) and \
+                     that the service or emulator is up; `mtls-console doctor` checks the setup",
+                )
             };
             StoreError::Backend(format!(
-                "cannot reach {endpoint} for {action} on {resource}: {detail}{hint}"
+                "cannot reach {endpoint} for {action} on {resource}: {cause}; {hint}"
             ))
         }
         _ => StoreError::Backend(format!(
@@ -229,6 +265,24 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unreachable_endpoint_is_said_in_plain_words() {
+        #[derive(Debug)]
+        struct Wrapper(std::io::Error);
+        impl std::fmt::Display for Wrapper {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "tcp connect error")
+            }
+        }
+        impl std::error::Error for Wrapper {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.0)
+            }
+        }
+        let refused = Wrapper(std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
+        assert_eq!(innermost_cause(&refused), "connection refused");
+    }
 
     #[test]
     fn scrub_drops_pem_material() {
