@@ -587,6 +587,7 @@ fn p12_passphrase() -> Result<zeroize::Zeroizing<String>> {
     if let Ok(p) = std::env::var("MTLS_CONSOLE_P12_PASSPHRASE")
         && !p.is_empty()
     {
+        ops::limits::p12_passphrase(&p)?;
         return Ok(zeroize::Zeroizing::new(p));
     }
     if !std::io::stdin().is_terminal() {
@@ -602,11 +603,7 @@ fn p12_passphrase() -> Result<zeroize::Zeroizing<String>> {
             "the passphrases differ; nothing written".into(),
         ));
     }
-    if pass.len() < 8 {
-        return Err(Error::Invalid(
-            "use a passphrase of at least 8 characters".into(),
-        ));
-    }
+    ops::limits::p12_passphrase(&pass)?;
     Ok(zeroize::Zeroizing::new(pass))
 }
 

@@ -278,7 +278,9 @@ async fn issue_prepared(
         move |head| async move {
             ensure_no_active(ctx, client_id, now).await?;
             let from_csr = matches!(request.key, KeySource::Csr(_));
+            let days = request.validity_days;
             let issued = sign(issuer, request, now).await?;
+            warn_if_capped(ctx, client_id, days, &issued, now);
             let before = write_vault(ctx, client_id, &issued, from_csr).await?;
             let record = new_record(client_id, &issued, issuer, now);
             let commit = Commit {
@@ -784,6 +786,21 @@ async fn issued_meanwhile(
     })
 }
 
+/// Says so when a cert was cut short to end with its issuer (a cert cannot outlive the CA
+/// that signed it): `days` were asked, fewer given.
+fn warn_if_capped(ctx: &Ctx, client_id: &str, days: u32, issued: &IssuedCert, now: OffsetDateTime) {
+    let asked = now + Duration::days(i64::from(days));
+    if issued.info.not_after + Duration::minutes(1) < asked {
+        ctx.warn(format!(
+            "the certificate of '{client_id}' is valid {} days, not the {days} asked: it ends \
+             with its issuing CA ({}); rotate the CA (`ca rotate-intermediate`) for longer-lived \
+             client certs",
+            (issued.info.not_after - now).whole_days(),
+            crate::timefmt::format(issued.info.not_after)
+        ));
+    }
+}
+
 /// Removes the vault items written for a new client whose issue did not commit (a bulk issue
 /// only issues clients without an active cert, so nothing older is lost).
 async fn forget_new(ctx: &Ctx, client_id: &str, key_written: bool) {
@@ -1102,7 +1119,9 @@ pub(crate) async fn reissue_record(
             validity_days: opts.days.unwrap_or(ctx.env.client_validity_days),
             key,
         };
+        let days = request.validity_days;
         let issued = sign(issuer, request, now).await?;
+        warn_if_capped(ctx, client_id, days, &issued, now);
         let mut new = new_record(client_id, &issued, issuer, now);
         new.replaces = Some(old.serial.clone());
         let mut superseded = old.clone();

@@ -88,6 +88,19 @@ pub fn parse_grace(what: &str, s: &str) -> Result<Duration> {
     Ok(d)
 }
 
+/// Shortest PKCS#12 passphrase, in the CLI and the console alike.
+pub const MIN_P12_PASSPHRASE: usize = 8;
+
+/// A PKCS#12 passphrase, or why not.
+pub fn p12_passphrase(pass: &str) -> Result<&str> {
+    if pass.chars().count() < MIN_P12_PASSPHRASE {
+        return Err(Error::Invalid(format!(
+            "use a PKCS#12 passphrase of at least {MIN_P12_PASSPHRASE} characters"
+        )));
+    }
+    Ok(pass)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

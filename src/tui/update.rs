@@ -1324,8 +1324,13 @@ fn export_key(app: &mut App, mut x: ExportDialog, action: Action) -> (Option<Dia
             }
         }
         Action::Submit => {
+            let weak = (!x.passphrase.is_empty())
+                .then(|| crate::ops::limits::p12_passphrase(&x.passphrase).err())
+                .flatten();
             if x.dir.trim().is_empty() {
                 warn(app, "give a directory to export to");
+            } else if let Some(e) = weak {
+                warn(app, e.to_string());
             } else {
                 x.submitting = true;
                 let passphrase = (!x.passphrase.is_empty()).then(|| x.passphrase.clone());

@@ -637,3 +637,30 @@ fn an_unreachable_backend_is_said_in_plain_words() {
         "{err}"
     );
 }
+
+/// A client cert cannot outlive its CA: asking for more says so instead of silently
+/// shortening it.
+#[test]
+fn a_validity_cut_short_by_the_ca_is_said() {
+    let home = Home::new();
+    home.ok(&[
+        "--yes",
+        "ca",
+        "init",
+        "--key-algorithm",
+        "ecdsa-p256",
+        "--intermediate-days",
+        "100",
+    ]);
+    let out = home.run(&["issue", "long", "--days", "3650"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("warning:")
+            && err.contains("not the 3650 asked")
+            && err.contains("ends with its issuing CA"),
+        "{err}"
+    );
+    let out = home.run(&["issue", "short", "--days", "30"]);
+    assert!(!stderr(&out).contains("warning"), "{}", stderr(&out));
+}

@@ -884,6 +884,22 @@ fn a_successful_issue_adds_the_row_and_offers_export() {
         panic!("no export offer")
     };
     assert_eq!(x.dir, "./zeta");
+    // The CLI's passphrase rule holds here too: a short one is refused before any export.
+    press(&mut app, KeyCode::Tab);
+    for c in "abc".chars() {
+        press(&mut app, KeyCode::Char(c));
+    }
+    press(&mut app, KeyCode::Enter);
+    assert!(
+        !app.tasks.iter().any(|t| matches!(t.op, Op::Export { .. })),
+        "no export started"
+    );
+    let warned = app.status.as_ref().unwrap().text.clone();
+    assert!(warned.contains("at least 8 characters"), "{warned}");
+    for _ in 0..3 {
+        press(&mut app, KeyCode::Backspace);
+    }
+    press(&mut app, KeyCode::Tab);
     let fx = press(&mut app, KeyCode::Enter);
     let t = task(
         &fx,
