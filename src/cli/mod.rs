@@ -665,12 +665,16 @@ async fn run(cli: Cli) -> Result<i32> {
         output::lines(&cli, &lines);
         return Ok(0);
     }
-    let mut ctx = Ctx::open(env.clone()).await?;
-    ctx.allow_compromised_ca = cli.allow_compromised_ca;
+    let opened = Ctx::open(env.clone()).await.map(|mut ctx| {
+        ctx.allow_compromised_ca = cli.allow_compromised_ca;
+        ctx
+    });
     let Some(command) = &cli.command else {
-        crate::tui::run(config, env, ctx, cli.read_only).await?;
+        // The console opens even when the environment cannot be reached, and says why.
+        crate::tui::run(config, env, opened, cli.read_only).await?;
         return Ok(0);
     };
+    let ctx = opened?;
     let result = dispatch(&cli, &ctx, command).await;
     for warning in ctx.take_warnings() {
         eprintln!("warning: {warning}");

@@ -47,13 +47,32 @@ enum Msg {
 
 /// Runs the console until the operator quits. Await it from the runtime's `block_on` (as the
 /// CLI does), not from a spawned task: the panic hook knows the UI by its thread.
-pub async fn run(config: Config, env: EnvConfig, ctx: Ctx, read_only: bool) -> Result<()> {
+///
+/// `ctx` is the environment opened, or why it could not be: the console opens anyway, says
+/// so in plain words, and connects when asked again (`R`) or to another environment (`E`).
+pub async fn run(config: Config, env: EnvConfig, ctx: Result<Ctx>, read_only: bool) -> Result<()> {
     let colors = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let (backend, operator, now) = match &ctx {
+        Ok(ctx) => (
+            ctx.backend.description.clone(),
+            ctx.backend.operator.clone(),
+            ctx.now(),
+        ),
+        Err(_) => (
+            "not connected".to_string(),
+            "-".to_string(),
+            time::OffsetDateTime::now_utc(),
+        ),
+    };
+    let connection = match ctx {
+        Ok(ctx) => Connection::Open(Box::new(ctx)),
+        Err(e) => Connection::Offline(Box::new(env.clone()), e.to_string()),
+    };
     let mut app = App::new(AppInit {
         env_names: config.env_names(),
-        backend: ctx.backend.description.clone(),
-        operator: ctx.backend.operator.clone(),
-        now: ctx.now(),
+        backend,
+        operator,
+        now,
         read_only,
         env,
     });
@@ -70,7 +89,7 @@ pub async fn run(config: Config, env: EnvConfig, ctx: Ctx, read_only: bool) -> R
     let (tx, mut rx) = unbounded_channel::<Msg>();
     let input = InputThread::spawn(tx.clone());
     let mut exec = Executor {
-        ctx,
+        ctx: connection,
         config: Arc::new(config),
         tx,
         tasks: HashMap::new(),
@@ -222,9 +241,30 @@ impl InputThread {
 
 // ---------------------------------------------------------------- operations
 
+/// The environment the operations run against: open, or not reachable when the console
+/// started (its config and the error, said again until a retry connects).
+#[derive(Clone)]
+enum Connection {
+    Open(Box<Ctx>),
+    Offline(Box<EnvConfig>, String),
+}
+
+/// Opens the environment of an offline connection for an operation; on success the
+/// operation's answer is the switch to it, so the whole console loads from it.
+async fn connect(env: EnvConfig, error: &str) -> Result<Ctx, String> {
+    Ctx::open(env.clone()).await.map_err(|e| {
+        let now = e.to_string();
+        let said = if now == error { error } else { now.as_str() };
+        format!(
+            "environment '{}' is not connected (R: try again, E: switch environment): {said}",
+            env.name
+        )
+    })
+}
+
 /// Runs effects as tokio tasks and keeps their handles so they can be aborted.
 struct Executor {
-    ctx: Ctx,
+    ctx: Connection,
     config: Arc<Config>,
     tx: UnboundedSender<Msg>,
     tasks: HashMap<TaskId, JoinHandle<()>>,
@@ -238,7 +278,7 @@ impl Executor {
             Msg::Event(_) => None,
             Msg::Action(action) => Some(action),
             Msg::Switched(ctx, action) => {
-                self.ctx = *ctx;
+                self.ctx = Connection::Open(ctx);
                 Some(action)
             }
         };
@@ -270,12 +310,27 @@ impl Executor {
                             progress_tx.send(Msg::Action(Action::Progress { task, done, total }));
                     });
                     let fut = IN_OPERATION.scope((), async move {
-                        let result = AssertUnwindSafe(run_op(&ctx, &config, op, progress))
-                            .catch_unwind()
-                            .await
-                            .unwrap_or_else(|panic| {
-                                Err(format!("internal error: {}", panic_text(&panic)))
-                            });
+                        let work = async move {
+                            match ctx {
+                                Connection::Open(ctx) => run_op(&ctx, &config, op, progress).await,
+                                // A switch opens its own environment; anything else first
+                                // connects to this one, and then the console reloads from it.
+                                Connection::Offline(_, _) if matches!(op, Op::SwitchEnv(_)) => {
+                                    run_switch(None, &config, op).await
+                                }
+                                Connection::Offline(env, error) => {
+                                    let ctx = connect(*env.clone(), &error).await?;
+                                    Ok(switched(*env, ctx))
+                                }
+                            }
+                        };
+                        let result =
+                            AssertUnwindSafe(work)
+                                .catch_unwind()
+                                .await
+                                .unwrap_or_else(|panic| {
+                                    Err(format!("internal error: {}", panic_text(&panic)))
+                                });
                         let msg = match result {
                             Ok((outcome, Some(ctx))) => Msg::Switched(
                                 Box::new(ctx),
@@ -505,19 +560,35 @@ async fn run_op(
         Op::RotationAbort => {
             Outcome::RotationRan(Box::new(ops::rotation_abort(ctx).await.map_err(msg)?))
         }
-        Op::SwitchEnv(name) => {
-            let env = config.env(Some(&name)).map_err(msg)?;
-            let mut new = Ctx::open(env.clone()).await.map_err(msg)?;
-            // A fixed clock (tests, demos) carries over to the new environment.
-            new.clock = ctx.clock;
-            let switch = EnvSwitch {
-                env,
-                description: new.backend.description.clone(),
-                operator: new.backend.operator.clone(),
-                now: new.now(),
-            };
-            return Ok((Outcome::EnvSwitched(Box::new(switch)), Some(new)));
-        }
+        Op::SwitchEnv(_) => return run_switch(Some(ctx), config, op).await,
     };
     Ok((outcome, None))
+}
+
+/// Opens the environment of `Op::SwitchEnv` (from `from`, the environment open now, if any).
+async fn run_switch(
+    from: Option<&Ctx>,
+    config: &Config,
+    op: Op,
+) -> Result<(Outcome, Option<Ctx>), String> {
+    let Op::SwitchEnv(name) = op else {
+        return Err("internal error: not an environment switch".into());
+    };
+    let msg = |e: Error| e.to_string();
+    let env = config.env_or_embedded(Some(&name), false).map_err(msg)?;
+    let mut new = Ctx::open(env.clone()).await.map_err(msg)?;
+    // A fixed clock (tests, demos) carries over to the new environment.
+    new.clock = from.and_then(|ctx| ctx.clock);
+    Ok(switched(env, new))
+}
+
+/// The answer of an operation that opened `env` as `new`: the console reloads from it.
+fn switched(env: EnvConfig, new: Ctx) -> (Outcome, Option<Ctx>) {
+    let switch = EnvSwitch {
+        env,
+        description: new.backend.description.clone(),
+        operator: new.backend.operator.clone(),
+        now: new.now(),
+    };
+    (Outcome::EnvSwitched(Box::new(switch)), Some(new))
 }

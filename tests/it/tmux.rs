@@ -228,3 +228,63 @@ fn revoke_on_aws_in_a_real_terminal() {
         "the operator is the STS caller ARN: {by}"
     );
 }
+
+/// An environment whose endpoint refuses connections (a closed loopback port): the console
+/// opens anyway, says why in plain words, retries on R, and E switches to one that works.
+#[test]
+fn the_console_opens_when_the_backend_is_unreachable() {
+    let home = Home::new();
+    home.ok(&["--yes", "ca", "init", "--key-algorithm", "ecdsa-p256"]);
+    home.ok(&["issue", "reachable-client"]);
+    let dir = home.path().join("config/mtls-console");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("config.toml"),
+        "[environments.down]\nbackend = \"aws\"\nregion = \"us-east-1\"\n\
+         endpoint_url = \"http://127.0.0.1:9\"\ntruststore_bucket = \"b\"\n",
+    )
+    .unwrap();
+    let creds = [
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ("AWS_EC2_METADATA_DISABLED", "true"),
+    ];
+    let tmux = start(&home, &creds, "--env down");
+    let flat = |screen: &str| {
+        screen
+            .replace('│', " ")
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let refused = |s: &str| {
+        let s = flat(s);
+        s.contains("is not connected (R: try again, E: switch environment)")
+            && s.contains("connection refused")
+    };
+    let offline = tmux.wait("the reason it is not connected", refused);
+    assert!(!offline.contains("DispatchFailure"), "{offline}");
+    let dismiss = |tmux: &Tmux| {
+        for _ in 0..5 {
+            if !tmux.screen().contains("┌ Error") {
+                return;
+            }
+            tmux.keys(&["Escape"]);
+            std::thread::sleep(Duration::from_millis(300));
+        }
+        panic!("the error stays up:\n{}", tmux.screen());
+    };
+    dismiss(&tmux);
+    tmux.keys(&["R"]);
+    tmux.wait("the retry, refused again", |s| {
+        s.contains("┌ Error") && refused(s)
+    });
+    dismiss(&tmux);
+    tmux.keys(&["E"]);
+    tmux.wait("the environment picker", |s| s.contains("local"));
+    tmux.keys(&["Up", "Enter"]);
+    tmux.wait("the reachable environment's roster", |s| {
+        row(s, "reachable-client").is_some()
+    });
+    tmux.keys(&["q"]);
+}
