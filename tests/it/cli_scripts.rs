@@ -503,10 +503,11 @@ fn a_named_profile_wins_over_aws_variables_as_with_the_aws_cli() {
     let made = run(&["--env", "moto", "--yes", "--profile", "good", "init-infra"]);
     assert_eq!(code(&made), 0, "{}", stderr(&made));
     let missing = run(&["--env", "moto", "--profile", "nosuch", "list"]);
-    assert_ne!(
+    assert_eq!(
         code(&missing),
-        0,
-        "the variables do not stand in for a missing profile"
+        7,
+        "the variables do not stand in for a missing profile: {}",
+        stderr(&missing)
     );
     assert!(stderr(&missing).contains("nosuch"), "{}", stderr(&missing));
     let good = run(&["--env", "moto", "--profile", "good", "list"]);

@@ -147,6 +147,21 @@ fn innermost_cause(err: &(dyn std::error::Error + 'static)) -> String {
     }
 }
 
+/// The SDK's error text without the debug dump it ends with (`... (DispatchFailure(...`):
+/// what a person reads, e.g. which profile could not be loaded.
+fn plain_detail(detail: &str) -> String {
+    let end = detail
+        .match_indices(" (")
+        .find(|(i, _)| {
+            detail[i + 2..]
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_uppercase())
+        })
+        .map_or(detail.len(), |(i, _)| i);
+    scrub(&detail[..end])
+}
+
 /// What to do about a missing resource.
 fn not_found_hint(resource: &Resource) -> String {
     match resource {
@@ -228,7 +243,7 @@ where
             let detail = DisplayErrorContext(&err).to_string();
             let (cause, hint) = if detail.contains("credential") {
                 (
-                    "no usable credentials".to_string(),
+                    plain_detail(&detail),
                     "configure credentials (profile, `aws sso login`, AWS_* variables or an \
                      instance role)",
                 )
@@ -282,6 +297,17 @@ mod tests {
         }
         let refused = Wrapper(std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
         assert_eq!(innermost_cause(&refused), "connection refused");
+    }
+
+    #[test]
+    fn the_debug_dump_is_cut_from_sdk_text() {
+        assert_eq!(
+            plain_detail(
+                "dispatch failure: other: profile `nosuch` was not defined (DispatchFailure(Other { x }))"
+            ),
+            "dispatch failure: other: profile `nosuch` was not defined"
+        );
+        assert_eq!(plain_detail("no dump (here)"), "no dump (here)");
     }
 
     #[test]

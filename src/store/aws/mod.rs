@@ -68,6 +68,53 @@ pub struct Identity {
     pub arn: String,
 }
 
+/// Fails unless `profile` has a section in the shared config or credentials file (as the
+/// AWS CLI refuses `--profile nosuch`): the SDK's own error for it is buried in a debug dump.
+fn check_profile_defined(profile: &str) -> Result<()> {
+    let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
+    let file = |var: &str, default: &str| {
+        std::env::var_os(var)
+            .map(std::path::PathBuf::from)
+            .or_else(|| home.as_ref().map(|h| h.join(".aws").join(default)))
+    };
+    let config = file("AWS_CONFIG_FILE", "config");
+    let credentials = file("AWS_SHARED_CREDENTIALS_FILE", "credentials");
+    let sections = |path: &Option<std::path::PathBuf>| -> Vec<String> {
+        path.as_ref()
+            .and_then(|p| std::fs::read_to_string(p).ok())
+            .map(|text| {
+                text.lines()
+                    .filter_map(|l| l.trim().strip_prefix('[')?.strip_suffix(']').map(str::trim))
+                    .map(|name| {
+                        name.strip_prefix("profile ")
+                            .unwrap_or(name)
+                            .trim()
+                            .to_string()
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    if sections(&config)
+        .iter()
+        .chain(&sections(&credentials))
+        .any(|s| s == profile)
+    {
+        return Ok(());
+    }
+    let shown = |p: &Option<std::path::PathBuf>| {
+        p.as_ref().map_or("(no home directory)".to_string(), |p| {
+            p.display().to_string()
+        })
+    };
+    Err(Error::Config(format!(
+        "AWS profile '{profile}' is not defined in {} or {}; give one that is (`aws configure \
+         list-profiles`), or drop --profile to use the default credentials",
+        shown(&config),
+        shown(&credentials)
+    )))
+}
+
 impl AwsClients {
     /// Loads credentials and region the way the AWS CLI does (environment, profiles, SSO,
     /// instance roles), then applies the environment's profile / region / endpoint overrides.
@@ -80,6 +127,7 @@ impl AwsClients {
                 .build(),
         );
         if let Some(profile) = &env.profile {
+            check_profile_defined(profile)?;
             // A named profile is where the credentials come from, as with the aws CLI's
             // --profile: AWS_* credential variables do not silently win over it.
             let credentials = aws_config::profile::ProfileFileCredentialsProvider::builder()
