@@ -38,11 +38,11 @@ use mtls_console::store::aws::{
 };
 use mtls_console::store::item::{self, AttrValue, names};
 use mtls_console::store::{Backend, Roster};
-use mtls_console::tui::action::{Action, Outcome};
+use mtls_console::tui::action::{Action, Effect, Op, Outcome};
 use mtls_console::tui::draw::draw;
 use mtls_console::tui::keymap::action_for;
 use mtls_console::tui::state::{App, AppInit};
-use mtls_console::tui::update::{Effect, Op, update};
+use mtls_console::tui::update::update;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use time::OffsetDateTime;

@@ -4,7 +4,11 @@
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
 use super::action::Action;
-use super::state::{App, Dialog, IssueStep, RevokeFocus, View};
+use super::dialogs::Dialog;
+use super::dialogs::issue::IssueStep;
+use super::dialogs::revoke::RevokeFocus;
+use super::state::App;
+use super::views::View;
 
 /// One key binding of a context.
 #[derive(Debug)]
@@ -272,7 +276,7 @@ static HELP: &[Binding] = &[b(
 /// The bindings in effect, ignoring the help overlay and error popup when `below_overlays`.
 pub fn bindings(app: &App, below_overlays: bool) -> &'static [Binding] {
     if !below_overlays {
-        if app.error.is_some() {
+        if app.ctx.error.is_some() {
             return ERROR;
         }
         if app.help {
@@ -300,7 +304,7 @@ pub fn bindings(app: &App, below_overlays: bool) -> &'static [Binding] {
             Dialog::EnvPicker(_) => ENV_PICKER,
         };
     }
-    if app.filtering {
+    if app.ctx.filtering {
         return FILTERING;
     }
     if app.onboarding() {
@@ -317,7 +321,7 @@ pub fn bindings(app: &App, below_overlays: bool) -> &'static [Binding] {
 
 /// Does the current context take typed characters?
 fn takes_text(app: &App) -> bool {
-    if app.error.is_some() || app.help {
+    if app.ctx.error.is_some() || app.help {
         return false;
     }
     match &app.dialog {
@@ -325,7 +329,7 @@ fn takes_text(app: &App) -> bool {
         Some(Dialog::Revoke(r)) => !r.submitting && r.focus == RevokeFocus::Confirm,
         Some(Dialog::Export(x)) => !x.submitting,
         Some(_) => false,
-        None => app.filtering,
+        None => app.ctx.filtering,
     }
 }
 

@@ -20,11 +20,13 @@ use ratatui::backend::CrosstermBackend;
 use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
 use tokio::task::JoinHandle;
 
-use super::action::{Action, EnvSwitch, Outcome, Overview, RotationOverview, TaskId};
+use super::action::{
+    Action, Effect, EnvSwitch, KeyRequest, Op, Outcome, Overview, RotationOverview, TaskId,
+};
 use super::draw::draw;
 use super::keymap::action_for;
 use super::state::{App, AppInit};
-use super::update::{Effect, KeyRequest, Op, update};
+use super::update::update;
 use crate::config::{Config, EnvConfig};
 use crate::error::{Error, Result};
 use crate::ops::{self, CaInitOptions, Ctx, IssueOptions, KeyChoice, ReissueOptions, StatusFilter};

@@ -12,3 +12,4 @@ mod report;
 mod rotation;
 mod tmux;
 mod tui;
+mod tui_layout;

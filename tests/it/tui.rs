@@ -13,12 +13,19 @@ use mtls_console::ops::{
 use mtls_console::pki::KeyAlgorithm;
 use mtls_console::pki::{BundleProblem, CertInfo, ChainReport, LinkCheck};
 use mtls_console::store::TruststoreVersion;
-use mtls_console::tui::action::{Action, Outcome, Overview, RotationOverview, TaskId};
+use mtls_console::tui::action::{
+    Action, Effect, IssueRequest, KeyRequest, Op, Outcome, Overview, RotationOverview, TaskId,
+};
+use mtls_console::tui::ctx::{Load, StatusKind};
+use mtls_console::tui::dialogs::Dialog;
 use mtls_console::tui::draw::draw;
 use mtls_console::tui::keymap::action_for;
-use mtls_console::tui::roster::SortKey;
-use mtls_console::tui::state::{App, AppInit, Dialog, Load, StatusKind, View};
-use mtls_console::tui::update::{Effect, IssueRequest, KeyRequest, Op, update};
+use mtls_console::tui::roster_table::SortKey;
+use mtls_console::tui::state::{App, AppInit};
+use mtls_console::tui::update::update;
+use mtls_console::tui::views::View;
+use mtls_console::tui::views::audit::AuditView;
+use mtls_console::tui::views::roster::RosterView;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::buffer::Buffer;
@@ -311,7 +318,7 @@ fn loaded_with(records: Vec<CertRecord>, read_only: bool) -> App {
         overview_task,
         Outcome::Overview(Box::new(overview())),
     );
-    assert!(app.tasks.is_empty());
+    assert!(app.ctx.tasks.is_empty());
     app
 }
 
@@ -445,7 +452,7 @@ fn filter_narrows_rows_and_esc_clears_it() {
     let mut app = loaded();
     assert_eq!(app.roster.data.visible().len(), 12);
     press(&mut app, KeyCode::Char('/'));
-    assert!(app.filtering);
+    assert!(app.ctx.filtering);
     typing(&mut app, "PAY");
     assert_eq!(visible_ids(&app), ["acme-payments"]);
     press(&mut app, KeyCode::Backspace);
@@ -457,7 +464,7 @@ fn filter_narrows_rows_and_esc_clears_it() {
         ["acme-payments", "edge-proxy", "hr-portal"]
     );
     press(&mut app, KeyCode::Esc);
-    assert!(!app.filtering);
+    assert!(!app.ctx.filtering);
     assert_eq!(app.roster.filter, "");
     assert_eq!(app.roster.data.visible().len(), 12);
 }
@@ -469,7 +476,7 @@ fn filter_matches_serials_and_is_kept_with_enter_then_cleared_by_esc() {
     typing(&mut app, "9021000");
     assert_eq!(visible_ids(&app), ["legacy-batch"]);
     press(&mut app, KeyCode::Enter);
-    assert!(!app.filtering);
+    assert!(!app.ctx.filtering);
     assert_eq!(app.roster.data.visible().len(), 1);
     // Outside typing mode, keys are commands again; Esc clears the kept filter.
     press(&mut app, KeyCode::Char('j'));
@@ -580,7 +587,7 @@ fn scrolling_100k_rows_with_g_and_shift_g() {
         })
         .collect();
     let mut app = loaded_with(records, false);
-    let vp = app.roster_viewport();
+    let vp = RosterView::viewport(&app.ctx);
     assert_eq!(vp, 24, "30 rows minus 6 rows of chrome");
     press(&mut app, KeyCode::Char('G'));
     assert_eq!(app.roster.selected, 99_999);
@@ -614,7 +621,7 @@ fn resize_keeps_the_selection_on_screen() {
             height: 12,
         },
     );
-    let vp = app.roster_viewport();
+    let vp = RosterView::viewport(&app.ctx);
     assert!(
         app.roster.selected >= app.roster.offset && app.roster.selected < app.roster.offset + vp
     );
@@ -641,7 +648,7 @@ fn revoke_refuses_a_mistyped_client_id_and_revokes_on_an_exact_match() {
         matches!(app.dialog, Some(Dialog::Revoke(_))),
         "the dialog stays open"
     );
-    let status = app.status.clone().unwrap();
+    let status = app.ctx.status.clone().unwrap();
     assert_eq!(status.kind, StatusKind::Warn);
     assert!(status.text.contains("does not match"), "{}", status.text);
     // A case difference is a mismatch too.
@@ -680,7 +687,8 @@ fn revoke_refuses_a_mistyped_client_id_and_revokes_on_an_exact_match() {
         ClientState::Revoked
     );
     assert!(
-        app.status
+        app.ctx
+            .status
             .as_ref()
             .unwrap()
             .text
@@ -701,18 +709,19 @@ fn revoking_an_already_revoked_client_is_refused() {
     select(&mut app, "edge-proxy");
     press(&mut app, KeyCode::Char('x'));
     assert!(app.dialog.is_none());
-    assert!(app.status.unwrap().text.contains("already revoked"));
+    assert!(app.ctx.status.unwrap().text.contains("already revoked"));
 }
 
 #[test]
 fn read_only_refuses_every_mutating_key_with_a_message() {
     let mut app = loaded_with(roster(), true);
     for key in ['i', 'r', 'x', 'e'] {
-        app.status = None;
+        app.ctx.status = None;
         let fx = press(&mut app, KeyCode::Char(key));
         assert!(fx.is_empty());
         assert!(app.dialog.is_none(), "{key} opened a dialog");
         let status = app
+            .ctx
             .status
             .clone()
             .unwrap_or_else(|| panic!("{key}: no message"));
@@ -726,7 +735,7 @@ fn read_only_refuses_every_mutating_key_with_a_message() {
     press(&mut app, KeyCode::Char('t'));
     press(&mut app, KeyCode::Char('p'));
     assert!(app.dialog.is_none());
-    assert!(app.status.unwrap().text.contains("publishing"));
+    assert!(app.ctx.status.unwrap().text.contains("publishing"));
 }
 
 #[test]
@@ -742,9 +751,15 @@ fn an_environment_marked_read_only_is_read_only_too() {
         now: NOW,
         read_only: false,
     });
-    assert!(app.read_only);
+    assert!(app.ctx.read_only);
     update(&mut app, Action::OpenIssue);
-    assert!(app.status.unwrap().text.contains("configured read_only"));
+    assert!(
+        app.ctx
+            .status
+            .unwrap()
+            .text
+            .contains("configured read_only")
+    );
 }
 
 #[test]
@@ -794,11 +809,11 @@ fn issue_form_validates_as_you_type_and_issues_after_preview() {
     let Some(Dialog::Issue(f)) = &app.dialog else {
         panic!()
     };
-    assert_eq!(f.focus, mtls_console::tui::state::IssueField::Name);
+    assert_eq!(f.focus, mtls_console::tui::dialogs::issue::IssueField::Name);
     assert!(
-        app.status.as_ref().unwrap().text.contains("a space"),
+        app.ctx.status.as_ref().unwrap().text.contains("a space"),
         "{:?}",
-        app.status
+        app.ctx.status
     );
     for _ in 0..7 {
         press(&mut app, KeyCode::Backspace);
@@ -817,7 +832,10 @@ fn issue_form_validates_as_you_type_and_issues_after_preview() {
         panic!()
     };
     assert_eq!(f.days, "90", "only digits are taken");
-    assert_eq!(f.step, mtls_console::tui::state::IssueStep::Preview);
+    assert_eq!(
+        f.step,
+        mtls_console::tui::dialogs::issue::IssueStep::Preview
+    );
     let fx = press(&mut app, KeyCode::Enter);
     task(&fx, |op| {
         *op == Op::Issue(IssueRequest {
@@ -840,7 +858,8 @@ fn issue_form_refuses_a_cn_that_differs_from_the_client_id() {
     press(&mut app, KeyCode::Enter);
     press(&mut app, KeyCode::Enter);
     assert!(
-        app.status
+        app.ctx
+            .status
             .as_ref()
             .unwrap()
             .text
@@ -849,7 +868,7 @@ fn issue_form_refuses_a_cn_that_differs_from_the_client_id() {
     let Some(Dialog::Issue(f)) = &app.dialog else {
         panic!()
     };
-    assert_eq!(f.step, mtls_console::tui::state::IssueStep::Edit);
+    assert_eq!(f.step, mtls_console::tui::dialogs::issue::IssueStep::Edit);
 }
 
 #[test]
@@ -860,7 +879,7 @@ fn a_successful_issue_adds_the_row_and_offers_export() {
     for _ in 0..5 {
         press(&mut app, KeyCode::Enter);
     }
-    let fx = app.tasks.clone();
+    let fx = app.ctx.tasks.clone();
     let t = fx.iter().find(|t| matches!(t.op, Op::Issue(_))).unwrap().id;
     let record = rec("zeta", "12345", NOW, NOW + time::Duration::days(395));
     let info = cert(
@@ -891,10 +910,13 @@ fn a_successful_issue_adds_the_row_and_offers_export() {
     }
     press(&mut app, KeyCode::Enter);
     assert!(
-        !app.tasks.iter().any(|t| matches!(t.op, Op::Export { .. })),
+        !app.ctx
+            .tasks
+            .iter()
+            .any(|t| matches!(t.op, Op::Export { .. })),
         "no export started"
     );
-    let warned = app.status.as_ref().unwrap().text.clone();
+    let warned = app.ctx.status.as_ref().unwrap().text.clone();
     assert!(warned.contains("at least 8 characters"), "{warned}");
     for _ in 0..3 {
         press(&mut app, KeyCode::Backspace);
@@ -913,7 +935,7 @@ fn a_successful_issue_adds_the_row_and_offers_export() {
     finish(&mut app, t, Outcome::Exported(files));
     assert!(app.dialog.is_none());
     assert_eq!(
-        app.status.unwrap().text,
+        app.ctx.status.unwrap().text,
         "exported client.pem, chain.pem to ./zeta"
     );
 }
@@ -953,13 +975,13 @@ fn errors_are_shown_in_full_and_dismissed_with_esc() {
         },
     );
     assert_eq!(
-        app.error.as_deref(),
+        app.ctx.error.as_deref(),
         Some(format!("loading roster failed: {long}").as_str())
     );
     assert_eq!(app.roster.data.len(), 12, "the old rows stay");
     press(&mut app, KeyCode::Char('q'));
     assert!(!app.quit, "the error popup takes the key first");
-    assert!(app.error.is_none());
+    assert!(app.ctx.error.is_none());
 }
 
 #[test]
@@ -975,7 +997,7 @@ fn cancel_aborts_work_in_flight_and_ignores_late_results() {
     let fx = press(&mut app, KeyCode::Char('c'));
     assert_eq!(fx, vec![Effect::Abort(t)]);
     assert!(!app.busy());
-    let text = app.status.clone().unwrap().text;
+    let text = app.ctx.status.clone().unwrap().text;
     assert!(
         text.starts_with("cancelled: revoking billing-api"),
         "{text}"
@@ -1009,7 +1031,11 @@ fn a_new_load_replaces_the_one_in_flight() {
     let second = press(&mut app, KeyCode::Char('R'));
     assert!(second.contains(&Effect::Abort(t1)));
     assert_eq!(
-        app.tasks.iter().filter(|t| t.op == Op::LoadRoster).count(),
+        app.ctx
+            .tasks
+            .iter()
+            .filter(|t| t.op == Op::LoadRoster)
+            .count(),
         1
     );
 }
@@ -1045,7 +1071,7 @@ fn switching_environment_opens_the_picked_one() {
         now: NOW,
     };
     let fx = finish(&mut app, t, Outcome::EnvSwitched(Box::new(sw)));
-    assert_eq!(app.env.name, "production");
+    assert_eq!(app.ctx.env.name, "production");
     assert_eq!(app.roster.data.len(), 0);
     task(&fx, |op| *op == Op::LoadRoster);
     task(&fx, |op| *op == Op::Overview);
@@ -1476,7 +1502,7 @@ fn audit_paging_matches_the_rows_drawn() {
             height: 20,
         },
     );
-    let vp = app.audit_viewport();
+    let vp = AuditView::viewport(&app.ctx);
     press(&mut app, KeyCode::Char('G'));
     assert_eq!(app.audit.offset, 50 - vp);
     let text = screen(&app, 100, 20);
@@ -1590,5 +1616,5 @@ fn rotations_are_refused_read_only() {
         let fx = press(&mut app, KeyCode::Char(key));
         assert!(fx.is_empty() && app.dialog.is_none(), "{key}");
     }
-    assert_eq!(app.status.as_ref().unwrap().kind, StatusKind::Warn);
+    assert_eq!(app.ctx.status.as_ref().unwrap().kind, StatusKind::Warn);
 }

@@ -91,7 +91,7 @@ impl Counts {
 }
 
 #[derive(Debug, Clone, Default)]
-pub struct Roster {
+pub struct RosterTable {
     records: Vec<CertRecord>,
     states: Vec<ClientState>,
     /// Lower-cased `client_id \x01 cn \x01 serial` of every row, concatenated.
@@ -111,7 +111,7 @@ pub struct Roster {
     expiring_days: i64,
 }
 
-impl Roster {
+impl RosterTable {
     /// Replaces the rows, keeping the sort and both filters; computes everything once.
     pub fn reload(&mut self, records: Vec<CertRecord>, now: OffsetDateTime, expiring_days: i64) {
         self.records = records;
@@ -144,7 +144,7 @@ impl Roster {
         self.status
     }
 
-    /// Rows passing the filters, as indexes into [`Roster::records`], in sort order.
+    /// Rows passing the filters, as indexes into [`RosterTable::records`], in sort order.
     pub fn visible(&self) -> &[u32] {
         &self.visible
     }
@@ -319,8 +319,8 @@ mod tests {
         }
     }
 
-    fn sample() -> Roster {
-        let mut r = Roster::default();
+    fn sample() -> RosterTable {
+        let mut r = RosterTable::default();
         r.reload(
             vec![
                 rec("Zulu", "Zulu", "111", 200, CertStatus::Active),
@@ -334,7 +334,7 @@ mod tests {
         r
     }
 
-    fn ids(r: &Roster) -> Vec<&str> {
+    fn ids(r: &RosterTable) -> Vec<&str> {
         (0..r.visible().len())
             .map(|i| r.row(i).unwrap().0.client_id.as_str())
             .collect()

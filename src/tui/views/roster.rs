@@ -1,0 +1,328 @@
+//! The roster view: every client's latest cert, filtered, sorted and scrolled; and the
+//! welcome screen of an empty environment.
+
+use ratatui::Frame;
+use ratatui::layout::{Alignment, Constraint, Layout, Rect};
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span, Text};
+use ratatui::widgets::{Cell, Paragraph, Row, Table, Wrap};
+
+use crate::model::{CertRecord, ClientState};
+use crate::ops::StatusFilter;
+use crate::tui::action::Action;
+use crate::tui::ctx::{Ctx, Load};
+use crate::tui::input::{moved, scrolled};
+use crate::tui::roster_table::{RosterTable, SortKey, next_status_filter, status_filter_label};
+use crate::tui::widgets::{Theme, date, dialog_block, popup, serial_short};
+
+/// Rows of the screen that are not roster rows: header (2), summary (1), table header (1),
+/// status line (1), footer (1).
+pub const ROSTER_CHROME_ROWS: u16 = 6;
+
+/// The roster as shown: the data plus selection, scroll and the filter being typed.
+#[derive(Debug, Clone, Default)]
+pub struct RosterView {
+    pub load: Load<()>,
+    pub data: RosterTable,
+    pub filter: String,
+    pub selected: usize,
+    pub offset: usize,
+}
+
+impl RosterView {
+    /// Roster rows that fit on the screen.
+    pub fn viewport(ctx: &Ctx) -> usize {
+        usize::from(ctx.height.saturating_sub(ROSTER_CHROME_ROWS)).max(1)
+    }
+
+    /// Freshly listed records (filter and sort kept); the selection stays on its client.
+    pub fn set_records(&mut self, ctx: &Ctx, records: Vec<CertRecord>) {
+        let keep = self.selected_record().map(|r| r.client_id.clone());
+        self.data.reload(records, ctx.now, ctx.warn_within());
+        self.load = Load::Ready(());
+        self.selected = keep.and_then(|id| self.data.position_of(&id)).unwrap_or(0);
+        self.clamp(ctx);
+    }
+
+    /// The record under the cursor.
+    pub fn selected_record(&self) -> Option<&CertRecord> {
+        self.data.row(self.selected).map(|(r, _)| r)
+    }
+
+    /// The roster's record of a client.
+    pub fn record_of(&self, client_id: &str) -> Option<&CertRecord> {
+        self.data
+            .records()
+            .iter()
+            .find(|r| r.client_id == client_id)
+    }
+
+    /// Moves the cursor to a client, if shown.
+    pub fn select(&mut self, ctx: &Ctx, client_id: &str) {
+        if let Some(pos) = self.data.position_of(client_id) {
+            self.selected = pos;
+        }
+        self.clamp(ctx);
+    }
+
+    /// Movement, sort and status filter.
+    pub fn key(&mut self, ctx: &mut Ctx, action: Action) {
+        match action {
+            Action::Up
+            | Action::Down
+            | Action::Top
+            | Action::Bottom
+            | Action::PageUp
+            | Action::PageDown => {
+                let len = self.data.visible().len();
+                self.selected = moved(self.selected, len, RosterView::viewport(ctx), &action);
+                self.clamp(ctx);
+            }
+            Action::StartFilter => ctx.filtering = true,
+            Action::CycleSort => {
+                let keep = self.selected_record().map(|r| r.client_id.clone());
+                let next = self.data.sort_key().next();
+                self.data.set_sort(next);
+                self.selected = keep.and_then(|id| self.data.position_of(&id)).unwrap_or(0);
+                self.clamp(ctx);
+                ctx.info(format!("sorted by {}", next.label()));
+            }
+            Action::CycleStatus => {
+                let next = next_status_filter(self.data.status_filter());
+                self.data.set_status_filter(next);
+                self.selected = 0;
+                self.offset = 0;
+                ctx.info(format!("showing {}", status_filter_label(next)));
+            }
+            _ => {}
+        }
+    }
+
+    /// Typing into the filter.
+    pub fn filter_key(&mut self, ctx: &mut Ctx, action: Action) {
+        match action {
+            Action::Input(c) => self.filter.push(c),
+            Action::Backspace => {
+                self.filter.pop();
+            }
+            Action::Back => {
+                ctx.filtering = false;
+                self.filter.clear();
+            }
+            Action::Submit => {
+                ctx.filtering = false;
+                return;
+            }
+            Action::Up | Action::Down | Action::PageUp | Action::PageDown => {
+                return self.key(ctx, action);
+            }
+            _ => return,
+        }
+        self.data.set_filter(&self.filter);
+        self.selected = 0;
+        self.offset = 0;
+    }
+
+    /// Esc outside the filter: clears a filter left in place.
+    pub fn clear_filter(&mut self, ctx: &Ctx) {
+        if !self.filter.is_empty() {
+            self.filter.clear();
+            self.data.set_filter("");
+            self.clamp(ctx);
+        }
+    }
+
+    /// Keeps the selection inside the rows and on screen.
+    pub fn clamp(&mut self, ctx: &Ctx) {
+        let len = self.data.visible().len();
+        self.selected = self.selected.min(len.saturating_sub(1));
+        self.offset = scrolled(self.offset, self.selected, len, RosterView::viewport(ctx));
+    }
+
+    pub fn draw(&self, frame: &mut Frame, ctx: &Ctx, t: Theme, area: Rect) {
+        let [summary, table] =
+            Layout::vertical([Constraint::Length(1), Constraint::Min(1)]).areas(area);
+        let data = &self.data;
+        let c = data.counts();
+        let mut spans = vec![
+            Span::styled(format!(" {} clients", c.total()), t.bold()),
+            Span::raw(format!(": {} active · ", c.active)),
+            Span::styled(format!("{} expiring", c.expiring), t.warn()),
+            Span::raw(" · "),
+            Span::styled(format!("{} expired", c.expired), t.danger()),
+            Span::raw(" · "),
+            Span::styled(format!("{} revoked", c.revoked), t.dim()),
+        ];
+        if data.status_filter() != StatusFilter::All {
+            spans.push(Span::raw(" │ showing "));
+            spans.push(Span::styled(
+                status_filter_label(data.status_filter()),
+                t.bold(),
+            ));
+        }
+        if ctx.filtering || !self.filter.is_empty() {
+            spans.push(Span::raw(" │ "));
+            let caret = if ctx.filtering { "▏" } else { "" };
+            spans.push(Span::styled(
+                format!("/{}{caret}", self.filter),
+                t.selected(),
+            ));
+        }
+        if data.visible().len() != c.total() {
+            spans.push(Span::raw(format!(" │ {} shown", data.visible().len())));
+        }
+        frame.render_widget(Paragraph::new(Line::from(spans)), summary);
+
+        match &self.load {
+            Load::Idle | Load::Loading if data.is_empty() => {
+                frame.render_widget(Paragraph::new(" loading roster…").style(t.dim()), table);
+                return;
+            }
+            Load::Failed(e) if data.is_empty() => {
+                let text = Text::from(vec![
+                    Line::styled(" cannot load the roster:", t.danger()),
+                    Line::raw(format!(" {e}")),
+                    Line::raw(" press R to retry, E to switch environment"),
+                ]);
+                frame.render_widget(Paragraph::new(text).wrap(Wrap { trim: false }), table);
+                return;
+            }
+            _ => {}
+        }
+
+        let wide = table.width >= 100;
+        let arrow = |k: SortKey, name: &str| {
+            if data.sort_key() == k {
+                let dir = if k == SortKey::Issued { "▼" } else { "▲" };
+                format!("{name} {dir}")
+            } else {
+                name.to_string()
+            }
+        };
+        let mut head = vec![arrow(SortKey::ClientId, "CLIENT ID")];
+        if wide {
+            head.push("CN".into());
+        }
+        head.extend([
+            arrow(SortKey::Status, "STATUS"),
+            "SERIAL".into(),
+            arrow(SortKey::Issued, "ISSUED"),
+            arrow(SortKey::Expiry, "EXPIRES"),
+            "DAYS".into(),
+        ]);
+        let mut widths = vec![Constraint::Fill(2)];
+        if wide {
+            widths.push(Constraint::Fill(1));
+        }
+        widths.extend([
+            Constraint::Length(9),
+            Constraint::Length(11),
+            Constraint::Length(10),
+            Constraint::Length(10),
+            Constraint::Length(5),
+        ]);
+
+        let vp = usize::from(table.height.saturating_sub(1));
+        let len = data.visible().len();
+        let sel = self.selected;
+        // Normally `update` keeps the offset right; recompute if the frame disagrees.
+        let mut offset = self.offset;
+        if sel < offset || sel >= offset + vp {
+            offset = sel.saturating_sub(vp.saturating_sub(1));
+        }
+        let warn_within = i64::from(ctx.env.expiring_days);
+        let rows: Vec<Row> = (offset..len.min(offset + vp))
+            .filter_map(|pos| data.row(pos).map(|(r, s)| (pos, r, s)))
+            .map(|(pos, r, state)| {
+                let days = r.days_left(ctx.now);
+                let mut style = row_style(t, state, days, warn_within);
+                if pos == sel {
+                    style = style.patch(t.selected());
+                }
+                let mut cells = vec![Cell::from(r.client_id.as_str())];
+                if wide {
+                    cells.push(Cell::from(r.client_name.as_str()));
+                }
+                cells.extend([
+                    Cell::from(state.as_str()),
+                    Cell::from(serial_short(&r.serial)),
+                    Cell::from(date(r.issued_at)),
+                    Cell::from(date(r.expiry)),
+                    Cell::from(Line::from(days.to_string()).alignment(Alignment::Right)),
+                ]);
+                Row::new(cells).style(style)
+            })
+            .collect();
+        let empty = rows.is_empty();
+        frame.render_widget(
+            Table::new(rows, widths)
+                .header(Row::new(head).style(t.bold().add_modifier(Modifier::UNDERLINED)))
+                .column_spacing(1),
+            table,
+        );
+        if empty {
+            let msg = if data.is_empty() {
+                " no clients yet: press i to issue the first certificate"
+            } else {
+                " no client matches the filter (Esc clears it, f changes the status filter)"
+            };
+            let below = Rect {
+                y: table.y + 1,
+                height: 1,
+                ..table
+            };
+            frame.render_widget(Paragraph::new(msg).style(t.dim()), below);
+        }
+    }
+}
+
+fn row_style(t: Theme, state: ClientState, days: i64, warn_within: i64) -> Style {
+    match state {
+        ClientState::Revoked => t.dim(),
+        ClientState::Expired => t.danger(),
+        _ => t.days(days, warn_within),
+    }
+}
+
+/// An empty environment without a CA: what can be done first.
+pub fn draw_onboarding(frame: &mut Frame, ctx: &Ctx, t: Theme, area: Rect) {
+    let mut lines = vec![
+        Line::raw(""),
+        Line::styled(
+            format!(
+                "  Environment '{}' is empty: no CA and no clients.",
+                ctx.env.name
+            ),
+            t.bold(),
+        ),
+        Line::raw(""),
+    ];
+    if ctx.read_only {
+        lines.push(Line::styled(
+            "  Read-only: nothing can be created here. E switches environment, q quits.",
+            t.warn(),
+        ));
+    } else {
+        lines.push(Line::from(vec![
+            Span::styled("  b", t.key()),
+            Span::raw("  bootstrap a CA: root (RSA-4096, 10 years) + intermediate (5 years)"),
+        ]));
+        lines.push(Line::from(vec![
+            Span::styled("  d", t.key()),
+            Span::raw("  load demo data: a CA and about 50 clients in varied states"),
+        ]));
+    }
+    lines.push(Line::from(vec![
+        Span::styled("  E", t.key()),
+        Span::raw("  switch to another environment"),
+    ]));
+    lines.push(Line::from(vec![
+        Span::styled("  q", t.key()),
+        Span::raw("  quit"),
+    ]));
+    let area = popup(area, 78, 10);
+    frame.render_widget(
+        Paragraph::new(lines).block(dialog_block("Welcome".into(), t)),
+        area,
+    );
+}
