@@ -232,16 +232,16 @@ pub enum CaCommand {
         #[arg(long)]
         root_only: bool,
         /// Key algorithm of the CA keys: ecdsa-p256, ecdsa-p384, rsa-2048, rsa-3072, rsa-4096.
-        #[arg(long, default_value = "rsa-4096")]
+        #[arg(long, default_value = CaInitOptions::DEFAULT_KEY_ALGORITHM.as_str())]
         key_algorithm: String,
         /// Subject fields, e.g. "C=GB,O=Example Ltd,OU=Platform,CN=Example Root CA".
         #[arg(long)]
         subject: Option<String>,
         /// Validity of the root in days, 1-10950.
-        #[arg(long, default_value_t = 3650)]
+        #[arg(long, default_value_t = CaInitOptions::DEFAULT_ROOT_DAYS)]
         root_days: u32,
         /// Validity of the intermediate in days, 1-10950 (ignored with --root-only).
-        #[arg(long, default_value_t = 1825)]
+        #[arg(long, default_value_t = CaInitOptions::DEFAULT_INTERMEDIATE_DAYS)]
         intermediate_days: u32,
     },
     /// Show the CA certificates and where they are stored.

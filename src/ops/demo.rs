@@ -62,8 +62,8 @@ pub async fn demo(ctx: &Ctx) -> Result<usize> {
                 c: Some("GB".into()),
                 ..Subject::default()
             },
-            root_days: 3650,
-            intermediate_days: 1825,
+            root_days: CaInitOptions::DEFAULT_ROOT_DAYS,
+            intermediate_days: CaInitOptions::DEFAULT_INTERMEDIATE_DAYS,
         },
     )
     .await?;

@@ -333,6 +333,34 @@ pub struct CaInitOptions {
     pub intermediate_days: u32,
 }
 
+impl CaInitOptions {
+    /// The reference deployment's CA: RSA-4096, root 10 years, intermediate 5 years.
+    pub const DEFAULT_KEY_ALGORITHM: KeyAlgorithm = KeyAlgorithm::Rsa4096;
+    pub const DEFAULT_ROOT_DAYS: u32 = 3650;
+    pub const DEFAULT_INTERMEDIATE_DAYS: u32 = 1825;
+
+    /// A three-tier CA with the defaults above and the given subject.
+    pub fn with_defaults(subject: Subject) -> CaInitOptions {
+        CaInitOptions {
+            root_only: false,
+            key_algorithm: Self::DEFAULT_KEY_ALGORITHM,
+            subject,
+            root_days: Self::DEFAULT_ROOT_DAYS,
+            intermediate_days: Self::DEFAULT_INTERMEDIATE_DAYS,
+        }
+    }
+
+    /// `RSA-4096, root 10 years, intermediate 5 years`: the defaults in words.
+    pub fn defaults_described() -> String {
+        format!(
+            "{}, root {} years, intermediate {} years",
+            Self::DEFAULT_KEY_ALGORITHM.as_str().to_uppercase(),
+            Self::DEFAULT_ROOT_DAYS / 365,
+            Self::DEFAULT_INTERMEDIATE_DAYS / 365
+        )
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct CaSummary {
     pub root: CertInfo,

@@ -73,7 +73,7 @@ impl KeyAlgorithm {
     ];
 
     /// `ecdsa-p256`, `rsa-4096`, ...
-    pub fn as_str(self) -> &'static str {
+    pub const fn as_str(self) -> &'static str {
         match self {
             KeyAlgorithm::EcdsaP256 => "ecdsa-p256",
             KeyAlgorithm::EcdsaP384 => "ecdsa-p384",

@@ -30,7 +30,7 @@ use super::update::update;
 use crate::config::{Config, EnvConfig};
 use crate::error::{Error, Result};
 use crate::ops::{self, CaInitOptions, Ctx, IssueOptions, KeyChoice, ReissueOptions, StatusFilter};
-use crate::pki::{KeyAlgorithm, Subject};
+use crate::pki::Subject;
 use crate::store::StoreError;
 
 tokio::task_local! {
@@ -507,17 +507,11 @@ async fn run_op(
         ),
         Op::Audit(limit) => Outcome::Audit(ops::audit(ctx, limit).await.map_err(msg)?),
         Op::BootstrapCa => {
-            let opts = CaInitOptions {
-                root_only: false,
-                key_algorithm: KeyAlgorithm::Rsa4096,
-                // ops names the root and intermediate after the project and environment.
-                subject: Subject {
-                    o: Some(ctx.env.project.clone()),
-                    ..Subject::default()
-                },
-                root_days: 3650,
-                intermediate_days: 1825,
-            };
+            // ops names the root and intermediate after the project and environment.
+            let opts = CaInitOptions::with_defaults(Subject {
+                o: Some(ctx.env.project.clone()),
+                ..Subject::default()
+            });
             Outcome::CaCreated(Box::new(ops::ca_init(ctx, &opts).await.map_err(msg)?))
         }
         Op::Demo => Outcome::Demo(ops::demo(ctx).await.map_err(msg)?),

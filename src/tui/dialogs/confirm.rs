@@ -4,7 +4,7 @@ use ratatui::Frame;
 use ratatui::text::Line;
 use ratatui::widgets::{Clear, Paragraph, Wrap};
 
-use crate::ops::RotationKind;
+use crate::ops::{CaInitOptions, RotationKind};
 use crate::tui::action::{Action, Effect, Op};
 use crate::tui::ctx::{Ctx, Load};
 use crate::tui::widgets::{Theme, dialog_area, dialog_block};
@@ -77,7 +77,8 @@ pub fn draw(frame: &mut Frame, ctx: &Ctx, t: Theme, c: &Confirm, hints: Line<'st
             "Bootstrap a CA",
             vec![
                 format!(
-                    "Create a root CA (RSA-4096, 10 years) and an intermediate (5 years) in '{env}'?"
+                    "Create a root and an intermediate CA ({}) in '{env}'?",
+                    CaInitOptions::defaults_described()
                 ),
                 "The keys go into the environment's vault.".into(),
             ],

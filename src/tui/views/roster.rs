@@ -8,7 +8,7 @@ use ratatui::text::{Line, Span, Text};
 use ratatui::widgets::{Cell, Paragraph, Row, Table, Wrap};
 
 use crate::model::{CertRecord, ClientState};
-use crate::ops::StatusFilter;
+use crate::ops::{CaInitOptions, StatusFilter};
 use crate::tui::action::Action;
 use crate::tui::ctx::{Ctx, Load};
 use crate::tui::input::{moved, scrolled};
@@ -305,7 +305,10 @@ pub fn draw_onboarding(frame: &mut Frame, ctx: &Ctx, t: Theme, area: Rect) {
     } else {
         lines.push(Line::from(vec![
             Span::styled("  b", t.key()),
-            Span::raw("  bootstrap a CA: root (RSA-4096, 10 years) + intermediate (5 years)"),
+            Span::raw(format!(
+                "  bootstrap a CA: {}",
+                CaInitOptions::defaults_described()
+            )),
         ]));
         lines.push(Line::from(vec![
             Span::styled("  d", t.key()),
