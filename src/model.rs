@@ -155,6 +155,28 @@ impl CertRecord {
     }
 
     /// Whole days from `now` until `expiry` (negative once expired).
+    /// `keyCompromise, 2026-11-02 10:00:00Z by alice: ticket SEC-1` for a revoked cert: the
+    /// why, who and when wherever a revoked cert is shown.
+    pub fn revocation_summary(&self) -> Option<String> {
+        if self.status != CertStatus::Revoked {
+            return None;
+        }
+        let mut out = self
+            .revocation_reason
+            .map_or("reason not recorded", RevocationReason::as_str)
+            .to_string();
+        if let Some(at) = self.revoked_at {
+            out.push_str(&format!(", {}", crate::timefmt::format(at)));
+        }
+        if let Some(by) = &self.revoked_by {
+            out.push_str(&format!(" by {by}"));
+        }
+        if let Some(note) = self.revocation_note.as_deref().filter(|n| !n.is_empty()) {
+            out.push_str(&format!(": {note}"));
+        }
+        Some(out)
+    }
+
     pub fn days_left(&self, now: OffsetDateTime) -> i64 {
         (self.expiry - now).whole_days()
     }

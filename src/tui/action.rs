@@ -177,6 +177,8 @@ pub enum Op {
     Revoke {
         client_id: String,
         reason: RevocationReason,
+        /// Why, kept with the revocation.
+        note: Option<String>,
     },
     Reissue {
         client_id: String,

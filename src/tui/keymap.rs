@@ -203,16 +203,27 @@ static ISSUE_PREVIEW: &[Binding] = &[
 
 #[rustfmt::skip]
 static REVOKE_REASON: &[Binding] = &[
-    b(&[c('j'), Down], "j/↓", "reason", "choose the reason", Action::Down),
+    b(&[], "0-8", "reason", "pick that reason and go on to the confirmation", Action::Submit),
+    b(&[c('j'), Down], "j/↓", "", "next reason", Action::Down),
     b(&[c('k'), Up], "k/↑", "", "previous reason", Action::Up),
-    b(&[Enter, Tab], "⏎", "confirm", "confirm the reason", Action::Submit),
+    b(&[Enter], "⏎", "confirm", "keep the reason, go on to the confirmation", Action::Submit),
+    b(&[Tab], "Tab", "note", "write a note", Action::NextField),
+    b(&[Esc], "Esc", "cancel", "cancel", Action::Back),
+];
+
+#[rustfmt::skip]
+static REVOKE_NOTE: &[Binding] = &[
+    b(&[Enter, Tab], "⏎", "confirm", "go on to the confirmation", Action::NextField),
+    b(&[BackTab, Up], "S-Tab", "reason", "back to the reason", Action::PrevField),
+    b(&[Backspace], "⌫", "", "delete a character", Action::Backspace),
     b(&[Esc], "Esc", "cancel", "cancel", Action::Back),
 ];
 
 #[rustfmt::skip]
 static REVOKE_CONFIRM: &[Binding] = &[
-    b(&[Enter], "⏎", "revoke", "revoke (the typed client_id must match)", Action::Submit),
-    b(&[BackTab, Up], "S-Tab", "reason", "back to the reason", Action::PrevField),
+    b(&[Enter], "⏎", "revoke", "revoke (the typed digits must match the serial's last 4)", Action::Submit),
+    b(&[BackTab, Up], "S-Tab", "note", "back to the note", Action::PrevField),
+    b(&[Tab], "Tab", "", "back to the reason", Action::NextField),
     b(&[Backspace], "⌫", "", "delete a character", Action::Backspace),
     b(&[Esc], "Esc", "cancel", "cancel", Action::Back),
 ];
@@ -293,6 +304,7 @@ pub fn bindings(app: &App, below_overlays: bool) -> &'static [Binding] {
             Dialog::Revoke(r) if r.submitting => SUBMITTING,
             Dialog::Revoke(r) => match r.focus {
                 RevokeFocus::Reason => REVOKE_REASON,
+                RevokeFocus::Note => REVOKE_NOTE,
                 RevokeFocus::Confirm => REVOKE_CONFIRM,
             },
             Dialog::Reissue(r) if r.submitting => SUBMITTING,
@@ -326,7 +338,8 @@ fn takes_text(app: &App) -> bool {
     }
     match &app.dialog {
         Some(Dialog::Issue(f)) => f.step == IssueStep::Edit,
-        Some(Dialog::Revoke(r)) => !r.submitting && r.focus == RevokeFocus::Confirm,
+        // Digits pick a reason; the note and the confirmation take text.
+        Some(Dialog::Revoke(r)) => !r.submitting,
         Some(Dialog::Export(x)) => !x.submitting,
         Some(_) => false,
         None => app.ctx.filtering,

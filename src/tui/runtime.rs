@@ -447,10 +447,20 @@ async fn run_op(
                 info: Box::new(out.info),
             }
         }
-        Op::Revoke { client_id, reason } => {
-            let out = ops::revoke(ctx, &client_id, reason, None, ops::RevokeScope::All)
-                .await
-                .map_err(msg)?;
+        Op::Revoke {
+            client_id,
+            reason,
+            note,
+        } => {
+            let out = ops::revoke(
+                ctx,
+                &client_id,
+                reason,
+                note.as_deref(),
+                ops::RevokeScope::All,
+            )
+            .await
+            .map_err(msg)?;
             let current = out
                 .revoked
                 .into_iter()

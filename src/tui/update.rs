@@ -8,7 +8,7 @@ use super::ctx::Load;
 use super::dialogs::Dialog;
 use super::dialogs::confirm::Confirm;
 use super::dialogs::env_picker::EnvPicker;
-use super::dialogs::export::ExportDialog;
+use super::dialogs::export::{ExportDialog, ExportKind};
 use super::dialogs::issue::IssueForm;
 use super::dialogs::reissue::ReissueDialog;
 use super::dialogs::revoke::RevokeDialog;
@@ -170,7 +170,7 @@ fn succeeded(app: &mut App, outcome: Outcome) -> Vec<Effect> {
                     "Issued {client_id}, serial {}. {intro}",
                     cert.serial_decimal
                 )),
-                ..ExportDialog::new(&client_id)
+                ..ExportDialog::new(&client_id, export_kind(app, key_held))
             }));
             vec![]
         }
@@ -194,8 +194,23 @@ fn succeeded(app: &mut App, outcome: Outcome) -> Vec<Effect> {
                 old.serial,
                 crate::timefmt::format(old.expiry)
             );
+            let rekeyed = matches!(&app.dialog, Some(Dialog::Reissue(r)) if r.rekey);
             close_dialog_for(app, |d| matches!(d, Dialog::Reissue(_)));
-            after_change(app, *new, text)
+            let client_id = new.client_id.clone();
+            let serial = new.serial.clone();
+            let key_held = new.key_held;
+            let fx = after_change(app, *new, text);
+            // A new key is only useful once the partner has it: offer the export at once.
+            if rekeyed && key_held {
+                app.dialog = Some(Dialog::Export(ExportDialog {
+                    intro: Some(format!(
+                        "Re-issued {client_id} with a new key, serial {serial}. Export the new \
+                         key, cert and chain now?"
+                    )),
+                    ..ExportDialog::new(&client_id, export_kind(app, key_held))
+                }));
+            }
+            fx
         }
         Outcome::Exported(files) => {
             close_dialog_for(app, |d| matches!(d, Dialog::Export(_)));
@@ -334,6 +349,17 @@ fn succeeded(app: &mut App, outcome: Outcome) -> Vec<Effect> {
 fn close_dialog_for(app: &mut App, f: impl Fn(&Dialog) -> bool) {
     if app.dialog.as_ref().is_some_and(f) {
         app.dialog = None;
+    }
+}
+
+/// What an export of a client whose vault does (or does not) hold the key can write here.
+fn export_kind(app: &App, key_held: bool) -> ExportKind {
+    if app.ctx.read_only {
+        ExportKind::ReadOnly
+    } else if key_held {
+        ExportKind::WithKey
+    } else {
+        ExportKind::NoKeyHeld
     }
 }
 
@@ -495,7 +521,8 @@ fn client_dialog(app: &mut App, action: Action) {
         Action::OpenReissue => "re-issuing",
         _ => "exporting",
     };
-    if app.ctx.refuse_read_only(what) {
+    // Exporting the public cert and chain changes nothing: allowed read-only, without the key.
+    if !matches!(action, Action::OpenExport) && app.ctx.refuse_read_only(what) {
         return;
     }
     let Some(rec) = app.target_record().cloned() else {
@@ -512,7 +539,10 @@ fn client_dialog(app: &mut App, action: Action) {
             Dialog::Revoke(RevokeDialog::new(&rec))
         }
         Action::OpenReissue => Dialog::Reissue(ReissueDialog::new(&rec)),
-        _ => Dialog::Export(ExportDialog::new(&rec.client_id)),
+        _ => Dialog::Export(ExportDialog::new(
+            &rec.client_id,
+            export_kind(app, rec.key_held),
+        )),
     });
 }
 

@@ -18,6 +18,7 @@ use mtls_console::tui::action::{
 };
 use mtls_console::tui::ctx::{Load, StatusKind};
 use mtls_console::tui::dialogs::Dialog;
+use mtls_console::tui::dialogs::export::ExportKind;
 use mtls_console::tui::draw::draw;
 use mtls_console::tui::keymap::action_for;
 use mtls_console::tui::roster_table::SortKey;
@@ -349,6 +350,12 @@ fn selected_id(app: &App) -> String {
     app.selected_record().unwrap().client_id.clone()
 }
 
+/// The last 4 digits of the selected client's serial: what the revoke dialog asks for.
+fn serial_tail(app: &App) -> String {
+    let serial = &app.selected_record().unwrap().serial;
+    serial[serial.len() - 4..].to_string()
+}
+
 fn select(app: &mut App, client_id: &str) {
     press(app, KeyCode::Char('g'));
     while selected_id(app) != client_id {
@@ -420,6 +427,7 @@ fn detail_of(app: &App, client_id: &str) -> ClientDetail {
         RevocationReason::Superseded,
     );
     older.replaced_by = Some(record.serial.clone());
+    older.revocation_note = Some("rekeyed, OPS-7".into());
     ClientDetail {
         record: record.clone(),
         info: Some(info),
@@ -629,43 +637,116 @@ fn resize_keeps_the_selection_on_screen() {
 
 // ---------------------------------------------------------------- update: changes
 
+/// Keys from the loaded roster to a revocation of a 15-character client id: find it, open
+/// the dialog, pick a reason by its digit, type the serial's last 4 digits, confirm.
 #[test]
-fn revoke_refuses_a_mistyped_client_id_and_revokes_on_an_exact_match() {
+fn revoking_takes_at_most_12_keys_from_launch() {
+    let mut app = loaded();
+    let target = "partner-gateway";
+    assert_eq!(target.len(), 15);
+    let serial = app
+        .roster
+        .data
+        .records()
+        .iter()
+        .find(|r| r.client_id == target)
+        .unwrap()
+        .serial
+        .clone();
+    let mut keys = vec![
+        KeyCode::Char('/'),
+        KeyCode::Char('g'),
+        KeyCode::Char('a'),
+        KeyCode::Char('t'),
+        KeyCode::Enter,
+        KeyCode::Char('x'),
+        KeyCode::Char('4'), // superseded
+    ];
+    keys.extend(serial[serial.len() - 4..].chars().map(KeyCode::Char));
+    keys.push(KeyCode::Enter);
+    let mut fx = Vec::new();
+    for k in &keys {
+        fx = press(&mut app, *k);
+    }
+    assert!(keys.len() <= 12, "{} keys", keys.len());
+    task(&fx, |op| {
+        *op == Op::Revoke {
+            client_id: target.into(),
+            reason: RevocationReason::Superseded,
+            note: None,
+        }
+    });
+}
+
+#[test]
+fn a_reason_digit_picks_that_reason_and_moves_to_the_confirmation() {
+    let mut app = loaded();
+    select(&mut app, "billing-api");
+    press(&mut app, KeyCode::Char('x'));
+    for (digit, reason) in [
+        ('0', RevocationReason::Unspecified),
+        ('8', RevocationReason::AaCompromise),
+    ] {
+        press(&mut app, KeyCode::BackTab); // back to the note
+        press(&mut app, KeyCode::BackTab); // back to the reason
+        press(&mut app, KeyCode::Char(digit));
+        let Some(Dialog::Revoke(r)) = &app.dialog else {
+            panic!("the dialog stays open");
+        };
+        assert_eq!(r.reason(), reason, "digit {digit}");
+        assert_eq!(
+            r.focus,
+            mtls_console::tui::dialogs::revoke::RevokeFocus::Confirm
+        );
+        assert!(
+            r.typed.is_empty(),
+            "the digit is not typed into the confirmation"
+        );
+    }
+}
+
+#[test]
+fn revoke_refuses_wrong_serial_digits_and_revokes_with_reason_and_note() {
     let mut app = loaded();
     select(&mut app, "partner-gateway");
+    let serial = app.selected_record().unwrap().serial.clone();
+    let code = serial[serial.len() - 4..].to_string();
     press(&mut app, KeyCode::Char('x'));
-    assert!(matches!(app.dialog, Some(Dialog::Revoke(_))));
-    press(&mut app, KeyCode::Char('j')); // keyCompromise
-    press(&mut app, KeyCode::Enter); // to the confirmation field
-    let fx = typing(&mut app, "partner-gatewy");
-    assert!(fx.is_empty());
-    let fx = press(&mut app, KeyCode::Enter);
-    assert!(
-        fx.is_empty(),
-        "a mistyped client_id revokes nothing: {fx:?}"
+    let Some(Dialog::Revoke(r)) = &app.dialog else {
+        panic!("x opens the revoke dialog");
+    };
+    assert_eq!(
+        r.reason(),
+        RevocationReason::KeyCompromise,
+        "preselected, and said so"
     );
+    press(&mut app, KeyCode::Tab); // to the note
+    typing(&mut app, "laptop stolen, SEC-9");
+    press(&mut app, KeyCode::Enter); // to the confirmation field
+    let wrong: String = code
+        .chars()
+        .map(|c| if c == '9' { '0' } else { '9' })
+        .collect();
+    assert!(typing(&mut app, &wrong).is_empty());
+    let fx = press(&mut app, KeyCode::Enter);
+    assert!(fx.is_empty(), "wrong digits revoke nothing: {fx:?}");
     assert!(
         matches!(app.dialog, Some(Dialog::Revoke(_))),
         "the dialog stays open"
     );
     let status = app.ctx.status.clone().unwrap();
     assert_eq!(status.kind, StatusKind::Warn);
-    assert!(status.text.contains("does not match"), "{}", status.text);
-    // A case difference is a mismatch too.
-    for _ in 0..14 {
+    assert!(status.text.contains("last 4 digits"), "{}", status.text);
+    for _ in 0..4 {
         press(&mut app, KeyCode::Backspace);
     }
-    typing(&mut app, "Partner-gateway");
-    assert!(press(&mut app, KeyCode::Enter).is_empty());
-    for _ in 0..15 {
-        press(&mut app, KeyCode::Backspace);
-    }
-    typing(&mut app, "partner-gateway");
+    typing(&mut app, &code);
     let fx = press(&mut app, KeyCode::Enter);
     let t = task(&fx, |op| {
         *op == Op::Revoke {
             client_id: "partner-gateway".into(),
             reason: RevocationReason::KeyCompromise,
+            note: Some("laptop stolen, SEC-9".into()),
         }
     });
     assert_eq!(fx.len(), 1);
@@ -703,6 +784,35 @@ fn revoke_refuses_a_mistyped_client_id_and_revokes_on_an_exact_match() {
     )));
 }
 
+/// The why of a revocation is shown with the cert: reason, when, who and the note.
+#[test]
+fn details_of_a_revoked_client_give_reason_time_operator_and_note() {
+    let mut records = roster();
+    let edge = records
+        .iter_mut()
+        .find(|r| r.client_id == "edge-proxy")
+        .unwrap();
+    edge.revoked_by = Some("alice".into());
+    edge.revocation_note = Some("laptop stolen, SEC-9".into());
+    let mut app = loaded_with(records, false);
+    select(&mut app, "edge-proxy");
+    let fx = press(&mut app, KeyCode::Enter);
+    let d = detail_of(&app, "edge-proxy");
+    finish(
+        &mut app,
+        task(&fx, |o| matches!(o, Op::Detail(_))),
+        Outcome::Detail(Box::new(d)),
+    );
+    let text = screen(&app, 120, 36);
+    let status = text
+        .lines()
+        .find(|l| l.contains("Status"))
+        .expect("a status line");
+    for want in ["revoked", "by alice", "laptop stolen, SEC-9", "20"] {
+        assert!(status.contains(want), "{want} missing from {status}");
+    }
+}
+
 #[test]
 fn revoking_an_already_revoked_client_is_refused() {
     let mut app = loaded();
@@ -715,7 +825,7 @@ fn revoking_an_already_revoked_client_is_refused() {
 #[test]
 fn read_only_refuses_every_mutating_key_with_a_message() {
     let mut app = loaded_with(roster(), true);
-    for key in ['i', 'r', 'x', 'e'] {
+    for key in ['i', 'r', 'x'] {
         app.ctx.status = None;
         let fx = press(&mut app, KeyCode::Char(key));
         assert!(fx.is_empty());
@@ -732,6 +842,13 @@ fn read_only_refuses_every_mutating_key_with_a_message() {
         );
         assert!(status.text.contains("--read-only"), "{}", status.text);
     }
+    // Exporting the public cert and chain changes nothing: offered, without the key.
+    press(&mut app, KeyCode::Char('e'));
+    let Some(Dialog::Export(x)) = &app.dialog else {
+        panic!("e opens the export dialog read-only");
+    };
+    assert_eq!(x.kind, ExportKind::ReadOnly);
+    press(&mut app, KeyCode::Esc);
     press(&mut app, KeyCode::Char('t'));
     press(&mut app, KeyCode::Char('p'));
     assert!(app.dialog.is_none());
@@ -955,10 +1072,86 @@ fn reissue_confirms_before_running() {
     task(&fx, |op| {
         *op == Op::Reissue {
             client_id: "github-ci".into(),
-            rekey: true,
+            // The key is kept unless the operator asks for a new one, as `reissue` does.
+            rekey: false,
             grace: Some(time::Duration::days(7)),
         }
     });
+}
+
+#[test]
+fn a_pkcs12_passphrase_must_be_typed_twice_alike() {
+    let mut app = loaded();
+    select(&mut app, "github-ci");
+    press(&mut app, KeyCode::Char('e'));
+    press(&mut app, KeyCode::Tab);
+    typing(&mut app, "correct horse");
+    press(&mut app, KeyCode::Tab);
+    typing(&mut app, "correct hors");
+    assert!(press(&mut app, KeyCode::Enter).is_empty());
+    let warned = app.ctx.status.as_ref().unwrap().text.clone();
+    assert!(warned.contains("differ"), "{warned}");
+    typing(&mut app, "e");
+    let fx = press(&mut app, KeyCode::Enter);
+    task(&fx, |op| {
+        matches!(op, Op::Export { client_id, passphrase: Some(p), .. }
+            if client_id == "github-ci" && p.as_str() == "correct horse")
+    });
+}
+
+#[test]
+fn a_csr_client_exports_cert_and_chain_without_a_pkcs12_field() {
+    let mut app = loaded();
+    select(&mut app, "legacy-batch");
+    press(&mut app, KeyCode::Char('e'));
+    let Some(Dialog::Export(x)) = &app.dialog else {
+        panic!("e opens the export dialog");
+    };
+    assert_eq!(x.kind, ExportKind::NoKeyHeld);
+    press(&mut app, KeyCode::Tab);
+    typing(&mut app, "x");
+    let Some(Dialog::Export(x)) = &app.dialog else {
+        panic!("still open");
+    };
+    assert!(
+        x.passphrase.is_empty(),
+        "there is no passphrase field to type into"
+    );
+    assert_eq!(x.dir, "./legacy-batchx");
+}
+
+#[test]
+fn a_rekey_offers_to_export_the_new_key() {
+    let mut app = loaded();
+    select(&mut app, "github-ci");
+    press(&mut app, KeyCode::Char('r'));
+    press(&mut app, KeyCode::Left); // keep the key -> new key pair
+    press(&mut app, KeyCode::Enter);
+    let fx = press(&mut app, KeyCode::Enter);
+    let t = task(
+        &fx,
+        |op| matches!(op, Op::Reissue { client_id, rekey: true, .. } if client_id == "github-ci"),
+    );
+    let old = app.selected_record().unwrap().clone();
+    let mut new = old.clone();
+    new.serial = "4242424242".into();
+    finish(
+        &mut app,
+        t,
+        Outcome::Reissued {
+            old: Box::new(old),
+            new: Box::new(new),
+        },
+    );
+    let Some(Dialog::Export(x)) = &app.dialog else {
+        panic!("no export offer after a rekey");
+    };
+    assert_eq!(x.client_id, "github-ci");
+    assert!(
+        x.intro.as_deref().unwrap().contains("new key"),
+        "{:?}",
+        x.intro
+    );
 }
 
 #[test]
@@ -988,9 +1181,10 @@ fn errors_are_shown_in_full_and_dismissed_with_esc() {
 fn cancel_aborts_work_in_flight_and_ignores_late_results() {
     let mut app = loaded();
     select(&mut app, "billing-api");
+    let code = serial_tail(&app);
     press(&mut app, KeyCode::Char('x'));
     press(&mut app, KeyCode::Enter);
-    typing(&mut app, "billing-api");
+    typing(&mut app, &code);
     let fx = press(&mut app, KeyCode::Enter);
     let t = task(&fx, |op| matches!(op, Op::Revoke { .. }));
     assert!(app.busy());
@@ -1266,10 +1460,11 @@ fn snapshot_revoke_dialog() {
     let mut app = loaded();
     select(&mut app, "partner-gateway");
     press(&mut app, KeyCode::Char('x'));
-    press(&mut app, KeyCode::Char('j'));
+    press(&mut app, KeyCode::Tab);
+    typing(&mut app, "laptop stolen, SEC-9");
     press(&mut app, KeyCode::Enter);
-    typing(&mut app, "partner-gatew");
-    insta::assert_snapshot!(screen(&app, 100, 30));
+    typing(&mut app, "23");
+    insta::assert_snapshot!(screen(&app, 100, 32));
 }
 
 #[test]

@@ -32,12 +32,12 @@ pub struct ReissueDialog {
 }
 
 impl ReissueDialog {
-    /// A rekey when the vault holds the key, and a 24-hour grace.
+    /// Keeping the key (as `reissue` does without `--rekey`), and a 24-hour grace.
     pub fn new(rec: &CertRecord) -> ReissueDialog {
         ReissueDialog {
             client_id: rec.client_id.clone(),
             serial: rec.serial.clone(),
-            rekey: rec.key_held,
+            rekey: false,
             grace: GRACE_HOURS.iter().position(|h| *h == 24).unwrap_or(0),
             focus: ReissueFocus::Rekey,
             confirming: false,

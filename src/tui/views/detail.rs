@@ -7,7 +7,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Wrap};
 use time::OffsetDateTime;
 
-use crate::model::{CertRecord, CertStatus, ClientState, RevocationReason};
+use crate::model::{CertRecord, CertStatus, ClientState};
 use crate::ops::ClientDetail;
 use crate::pki::CertInfo;
 use crate::tui::action::Action;
@@ -27,21 +27,7 @@ fn status_line(t: Theme, r: &CertRecord, now: OffsetDateTime, warn_within: i64) 
     match state {
         ClientState::Revoked => kv_styled(
             "Status",
-            format!(
-                "revoked{}{}{}",
-                r.revoked_at
-                    .map(|at| format!(" {}", crate::timefmt::format(at)))
-                    .unwrap_or_default(),
-                r.revoked_by
-                    .as_ref()
-                    .map(|by| format!(" by {by}"))
-                    .unwrap_or_default(),
-                format_args!(
-                    ": {}",
-                    r.revocation_reason
-                        .map_or("reason not recorded", RevocationReason::as_str)
-                )
-            ),
+            format!("revoked: {}", r.revocation_summary().unwrap_or_default()),
             t.danger(),
         ),
         ClientState::Expired => {
@@ -268,11 +254,9 @@ impl DetailView {
             for h in earlier {
                 let state = h.state(now, warn_within);
                 let what = match h.status {
-                    CertStatus::Revoked => format!(
-                        "revoked ({})",
-                        h.revocation_reason
-                            .map_or("unspecified", RevocationReason::as_str)
-                    ),
+                    CertStatus::Revoked => {
+                        format!("revoked ({})", h.revocation_summary().unwrap_or_default())
+                    }
                     CertStatus::Active => state.as_str().to_string(),
                 };
                 lines.push(Line::from(vec![
