@@ -40,6 +40,11 @@ pub enum Action {
     // Commands.
     StartFilter,
     CycleSort,
+    ReverseSort,
+    /// Copies the target client's serial (decimal) to the clipboard.
+    YankSerial,
+    /// Copies the target client's SHA-256 fingerprint to the clipboard.
+    YankFingerprint,
     CycleStatus,
     OpenDetail,
     OpenIssue,
@@ -265,4 +270,6 @@ pub enum Effect {
     },
     /// Abandon a task (the runtime aborts its tokio task).
     Abort(TaskId),
+    /// Put text on the terminal's clipboard (OSC 52; works over SSH and in tmux).
+    Copy(String),
 }

@@ -15,7 +15,7 @@ use super::keymap::{Binding, bindings};
 use super::state::App;
 use super::views::View;
 use super::views::roster::draw_onboarding;
-use super::widgets::{Theme, dialog_area, dialog_block, short, until};
+use super::widgets::{Theme, dialog_area, dialog_block, principal_name, short, until};
 
 /// Below this size the screen only asks for a bigger terminal.
 pub const MIN_WIDTH: u16 = 60;
@@ -92,7 +92,8 @@ fn draw_header(frame: &mut Frame, app: &App, t: Theme, area: Rect) {
         Span::styled(app.ctx.env.name.clone(), t.bold()),
         Span::raw(format!(
             " │ {} │ operator {} ",
-            app.ctx.backend, app.ctx.operator
+            app.ctx.backend,
+            principal_name(&app.ctx.operator)
         )),
     ];
     let badge = if app.ctx.read_only { " READ-ONLY " } else { "" };

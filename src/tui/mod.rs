@@ -9,11 +9,13 @@
 //! `draw` read `state`; `runtime` runs it all.
 
 pub mod action;
+pub mod client_actions;
 pub mod ctx;
 pub mod dialogs;
 pub mod draw;
 pub mod input;
 pub mod keymap;
+pub mod operations;
 pub mod roster_table;
 pub mod runtime;
 pub mod state;

@@ -43,12 +43,13 @@ impl SortKey {
     }
 }
 
-/// Cycles all -> active -> expiring -> revoked.
+/// Cycles all -> active -> expiring -> expired -> revoked.
 pub fn next_status_filter(f: StatusFilter) -> StatusFilter {
     match f {
         StatusFilter::All => StatusFilter::Active,
         StatusFilter::Active => StatusFilter::Expiring,
-        StatusFilter::Expiring | StatusFilter::Expired => StatusFilter::Revoked,
+        StatusFilter::Expiring => StatusFilter::Expired,
+        StatusFilter::Expired => StatusFilter::Revoked,
         StatusFilter::Revoked => StatusFilter::All,
     }
 }
@@ -103,7 +104,12 @@ pub struct RosterTable {
     /// The rows that pass the filters, in sort order.
     visible: Vec<u32>,
     counts: Counts,
+    /// Characters of the longest client_id and serial.
+    widest_id: usize,
+    widest_serial: usize,
     sort: SortKey,
+    /// The sort's order turned around.
+    reversed: bool,
     status: StatusFilter,
     /// Lower-cased filter text the visible index was computed for.
     needle: String,
@@ -134,6 +140,16 @@ impl RosterTable {
 
     pub fn counts(&self) -> Counts {
         self.counts
+    }
+
+    /// Characters of the longest client_id (sizes the column).
+    pub fn widest_id(&self) -> usize {
+        self.widest_id
+    }
+
+    /// Characters of the longest serial.
+    pub fn widest_serial(&self) -> usize {
+        self.widest_serial
     }
 
     pub fn sort_key(&self) -> SortKey {
@@ -181,6 +197,19 @@ impl RosterTable {
         self.refilter(false);
     }
 
+    pub fn reversed(&self) -> bool {
+        self.reversed
+    }
+
+    /// Turns the order around (the sort is total, so this is the reverse sort).
+    pub fn set_reversed(&mut self, reversed: bool) {
+        if reversed != self.reversed {
+            self.reversed = reversed;
+            self.order.reverse();
+            self.refilter(false);
+        }
+    }
+
     pub fn set_status_filter(&mut self, status: StatusFilter) {
         self.status = status;
         self.refilter(false);
@@ -226,6 +255,18 @@ impl RosterTable {
             self.bounds.push(self.text.len() as u32);
         }
         self.counts = counts;
+        self.widest_id = self
+            .records
+            .iter()
+            .map(|r| r.client_id.chars().count())
+            .max()
+            .unwrap_or(0);
+        self.widest_serial = self
+            .records
+            .iter()
+            .map(|r| r.serial.len())
+            .max()
+            .unwrap_or(0);
         self.order = (0..n as u32).collect();
         self.sort_order();
         self.refilter(false);
@@ -233,7 +274,10 @@ impl RosterTable {
 
     fn sort_order(&mut self) {
         let mut order = std::mem::take(&mut self.order);
-        order.sort_unstable_by(|a, b| self.compare(*a as usize, *b as usize));
+        order.sort_unstable_by(|a, b| {
+            let o = self.compare(*a as usize, *b as usize);
+            if self.reversed { o.reverse() } else { o }
+        });
         self.order = order;
     }
 

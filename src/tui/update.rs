@@ -4,19 +4,29 @@
 //! the runtime runs on tokio, and their results come back as [`Action::Done`].
 
 use super::action::{Action, Effect, Op, Outcome, TaskId};
+
 use super::ctx::Load;
+
 use super::dialogs::Dialog;
+
 use super::dialogs::confirm::Confirm;
+
 use super::dialogs::env_picker::EnvPicker;
-use super::dialogs::export::{ExportDialog, ExportKind};
+
+use super::client_actions::{client_dialog, export_kind, yank};
+use super::dialogs::export::ExportDialog;
+
 use super::dialogs::issue::IssueForm;
-use super::dialogs::reissue::ReissueDialog;
-use super::dialogs::revoke::RevokeDialog;
+
 use super::state::{App, AppInit};
+
 use super::views::View;
+
 use super::views::audit::AUDIT_LIMIT;
+
 use super::views::detail::DetailView;
-use crate::model::{CertRecord, CertStatus, RevocationReason};
+
+use crate::model::{CertRecord, RevocationReason};
 
 pub fn update(app: &mut App, action: Action) -> Vec<Effect> {
     match action {
@@ -352,17 +362,6 @@ fn close_dialog_for(app: &mut App, f: impl Fn(&Dialog) -> bool) {
     }
 }
 
-/// What an export of a client whose vault does (or does not) hold the key can write here.
-fn export_kind(app: &App, key_held: bool) -> ExportKind {
-    if app.ctx.read_only {
-        ExportKind::ReadOnly
-    } else if key_held {
-        ExportKind::WithKey
-    } else {
-        ExportKind::NoKeyHeld
-    }
-}
-
 /// A revoke or re-issue went through: the row changes at once, the details reload.
 fn after_change(app: &mut App, record: CertRecord, text: String) -> Vec<Effect> {
     let client_id = record.client_id.clone();
@@ -407,16 +406,19 @@ fn view(app: &mut App, action: Action) -> Vec<Effect> {
             vec![]
         }
         Action::OpenTruststore => {
+            app.ctx.status = None;
             app.view = View::Truststore;
             let mut fx = start(app, Op::Overview);
             fx.extend(start(app, Op::TruststoreHistory));
             fx
         }
         Action::OpenAudit => {
+            app.ctx.status = None;
             app.view = View::Audit;
             start(app, Op::Audit(AUDIT_LIMIT))
         }
         Action::OpenRotation => {
+            app.ctx.status = None;
             app.view = View::Rotation;
             start(app, Op::RotationOverview)
         }
@@ -437,6 +439,7 @@ fn view(app: &mut App, action: Action) -> Vec<Effect> {
             client_dialog(app, action);
             vec![]
         }
+        Action::YankSerial | Action::YankFingerprint => yank(app, &action),
         other => view_key(app, other),
     }
 }
@@ -489,8 +492,10 @@ fn open_detail(app: &mut App) -> Vec<Effect> {
 fn back(app: &mut App) {
     match app.view {
         View::Roster => app.roster.clear_filter(&app.ctx),
-        View::Audit if app.audit.clear_filter() => {}
+        View::Audit if app.audit.close() || app.audit.clear_filter() => {}
         _ => {
+            // What was said about the view left behind is not about the roster.
+            app.ctx.status = None;
             app.view = View::Roster;
             app.detail = None;
         }
@@ -512,38 +517,6 @@ fn refresh(app: &mut App) -> Vec<Effect> {
         View::Roster => {}
     }
     fx
-}
-
-/// r / x / e: dialogs about one client.
-fn client_dialog(app: &mut App, action: Action) {
-    let what = match action {
-        Action::OpenRevoke => "revoking",
-        Action::OpenReissue => "re-issuing",
-        _ => "exporting",
-    };
-    // Exporting the public cert and chain changes nothing: allowed read-only, without the key.
-    if !matches!(action, Action::OpenExport) && app.ctx.refuse_read_only(what) {
-        return;
-    }
-    let Some(rec) = app.target_record().cloned() else {
-        app.ctx.warn(format!("no client selected for {what}"));
-        return;
-    };
-    app.dialog = Some(match action {
-        Action::OpenRevoke => {
-            if rec.status == CertStatus::Revoked {
-                app.ctx
-                    .warn(format!("{} is already revoked", rec.client_id));
-                return;
-            }
-            Dialog::Revoke(RevokeDialog::new(&rec))
-        }
-        Action::OpenReissue => Dialog::Reissue(ReissueDialog::new(&rec)),
-        _ => Dialog::Export(ExportDialog::new(
-            &rec.client_id,
-            export_kind(app, rec.key_held),
-        )),
-    });
 }
 
 /// Starts an operation; a load marks what it loads as loading.

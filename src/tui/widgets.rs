@@ -212,3 +212,19 @@ pub fn field_line(
     }
     Line::from(spans)
 }
+
+/// The readable part of an AWS principal ARN: `ROLE/SESSION` of an assumed role, the name of
+/// a user or role; anything else (a local user name) as it is.
+pub fn principal_name(principal: &str) -> &str {
+    let Some(resource) = principal
+        .strip_prefix("arn:")
+        .and_then(|rest| rest.splitn(5, ':').nth(4))
+    else {
+        return principal;
+    };
+    match resource.split_once('/') {
+        Some(("assumed-role", rest)) => rest,
+        Some(("user" | "role", rest)) => rest.rsplit('/').next().unwrap_or(rest),
+        _ => resource,
+    }
+}

@@ -527,7 +527,7 @@ fn sorting_keeps_the_selected_client_selected() {
 }
 
 #[test]
-fn status_filter_cycles_all_active_expiring_revoked() {
+fn status_filter_cycles_all_active_expiring_expired_revoked() {
     let mut app = loaded();
     let states = |app: &App| -> Vec<ClientState> {
         (0..app.roster.data.visible().len())
@@ -555,10 +555,59 @@ fn status_filter_cycles_all_active_expiring_revoked() {
         ]
     );
     press(&mut app, KeyCode::Char('f'));
+    assert_eq!(app.roster.data.status_filter(), StatusFilter::Expired);
+    assert_eq!(visible_ids(&app), ["data-export"]);
+    press(&mut app, KeyCode::Char('f'));
     assert_eq!(visible_ids(&app), ["edge-proxy", "hr-portal"]);
     press(&mut app, KeyCode::Char('f'));
     assert_eq!(app.roster.data.status_filter(), StatusFilter::All);
     assert_eq!(states(&app).len(), 12);
+}
+
+#[test]
+fn shift_s_reverses_the_sort_and_keeps_the_selection() {
+    let mut app = loaded();
+    let forward = visible_ids(&app);
+    select(&mut app, "github-ci");
+    press(&mut app, KeyCode::Char('S'));
+    let mut reversed = visible_ids(&app);
+    reversed.reverse();
+    assert_eq!(reversed, forward);
+    assert_eq!(selected_id(&app), "github-ci");
+    assert!(screen(&app, 100, 30).contains("CLIENT ID ▼"));
+}
+
+#[test]
+fn the_summary_shows_the_position_and_counts_one_client_right() {
+    let mut app = loaded();
+    select(&mut app, "billing-api");
+    assert!(screen(&app, 100, 30).contains("│ 2/12"));
+    let one = vec![roster().remove(0)];
+    let app = loaded_with(one, false);
+    let text = screen(&app, 100, 30);
+    assert!(text.contains(" 1 client:"), "{text}");
+}
+
+#[test]
+fn y_copies_the_serial_and_a_message_does_not_follow_to_another_view() {
+    let mut app = loaded();
+    select(&mut app, "billing-api");
+    let serial = app.selected_record().unwrap().serial.clone();
+    let fx = press(&mut app, KeyCode::Char('y'));
+    assert_eq!(fx, vec![Effect::Copy(serial)]);
+    assert!(
+        app.ctx
+            .status
+            .as_ref()
+            .unwrap()
+            .text
+            .contains("copied the serial")
+    );
+    press(&mut app, KeyCode::Char('t'));
+    assert!(
+        app.ctx.status.is_none(),
+        "the roster's message stays behind"
+    );
 }
 
 #[test]
@@ -1313,6 +1362,58 @@ fn audit_filter_narrows_records() {
     assert_eq!(app.audit.visible.len(), 6);
     press(&mut app, KeyCode::Esc);
     assert_eq!(app.view, View::Roster);
+}
+
+#[test]
+fn audit_filter_terms_pick_a_field_each() {
+    let mut app = loaded();
+    let fx = press(&mut app, KeyCode::Char('a'));
+    let t = task(&fx, |o| matches!(o, Op::Audit(_)));
+    finish(&mut app, t, Outcome::Audit(audit_records()));
+    press(&mut app, KeyCode::Char('/'));
+    typing(&mut app, "action:revoke operator:bob");
+    let targets: Vec<String> = app
+        .audit
+        .visible
+        .iter()
+        .map(|&i| app.audit.records()[i as usize].target.clone())
+        .collect();
+    assert_eq!(targets, ["hr-portal"]);
+    for _ in 0.."action:revoke operator:bob".len() {
+        press(&mut app, KeyCode::Backspace);
+    }
+    typing(&mut app, "client:acme");
+    assert_eq!(app.audit.visible.len(), 1);
+    for _ in 0.."client:acme".len() {
+        press(&mut app, KeyCode::Backspace);
+    }
+    typing(&mut app, "date:2025-05-31");
+    assert_eq!(app.audit.visible.len(), 1);
+}
+
+#[test]
+fn an_audit_record_opens_in_full_with_the_whole_operator_arn() {
+    let mut records = audit_records();
+    let arn = "arn:aws:sts::123456789012:assumed-role/SecOps-Responders/alice@example.com";
+    records[0].operator = arn.into();
+    let mut app = loaded();
+    let fx = press(&mut app, KeyCode::Char('a'));
+    let t = task(&fx, |o| matches!(o, Op::Audit(_)));
+    finish(&mut app, t, Outcome::Audit(records));
+    let table = screen(&app, 140, 24);
+    let row = table.lines().find(|l| l.contains("edge-proxy")).unwrap();
+    assert!(
+        row.contains("SecOps-Responders/alice@example.com") && !row.contains("arn:aws"),
+        "the role and session, not the ARN prefix: {row}"
+    );
+    press(&mut app, KeyCode::Enter);
+    assert!(app.audit.open);
+    let full = screen(&app, 140, 24);
+    assert!(full.contains(arn), "{full}");
+    assert!(full.contains("Record id"), "{full}");
+    press(&mut app, KeyCode::Esc);
+    assert!(!app.audit.open);
+    assert_eq!(app.view, View::Audit, "Esc first closes the record");
 }
 
 // ---------------------------------------------------------------- snapshots

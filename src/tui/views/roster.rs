@@ -7,13 +7,13 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span, Text};
 use ratatui::widgets::{Cell, Paragraph, Row, Table, Wrap};
 
-use crate::model::{CertRecord, ClientState};
+use crate::model::{CertRecord, CertStatus, ClientState, RevocationReason};
 use crate::ops::{CaInitOptions, StatusFilter};
 use crate::tui::action::Action;
 use crate::tui::ctx::{Ctx, Load};
 use crate::tui::input::{moved, scrolled};
 use crate::tui::roster_table::{RosterTable, SortKey, next_status_filter, status_filter_label};
-use crate::tui::widgets::{Theme, date, dialog_block, popup, serial_short};
+use crate::tui::widgets::{Theme, date, dialog_block, popup, short};
 
 /// Rows of the screen that are not roster rows: header (2), summary (1), table header (1),
 /// status line (1), footer (1).
@@ -87,6 +87,21 @@ impl RosterView {
                 self.clamp(ctx);
                 ctx.info(format!("sorted by {}", next.label()));
             }
+            Action::ReverseSort => {
+                let keep = self.selected_record().map(|r| r.client_id.clone());
+                self.data.set_reversed(!self.data.reversed());
+                self.selected = keep.and_then(|id| self.data.position_of(&id)).unwrap_or(0);
+                self.clamp(ctx);
+                ctx.info(format!(
+                    "sorted by {}{}",
+                    self.data.sort_key().label(),
+                    if self.data.reversed() {
+                        ", reversed"
+                    } else {
+                        ""
+                    }
+                ));
+            }
             Action::CycleStatus => {
                 let next = next_status_filter(self.data.status_filter());
                 self.data.set_status_filter(next);
@@ -145,7 +160,14 @@ impl RosterView {
         let data = &self.data;
         let c = data.counts();
         let mut spans = vec![
-            Span::styled(format!(" {} clients", c.total()), t.bold()),
+            Span::styled(
+                format!(
+                    " {} client{}",
+                    c.total(),
+                    if c.total() == 1 { "" } else { "s" }
+                ),
+                t.bold(),
+            ),
             Span::raw(format!(": {} active · ", c.active)),
             Span::styled(format!("{} expiring", c.expiring), t.warn()),
             Span::raw(" · "),
@@ -171,6 +193,12 @@ impl RosterView {
         if data.visible().len() != c.total() {
             spans.push(Span::raw(format!(" │ {} shown", data.visible().len())));
         }
+        if !data.visible().is_empty() {
+            spans.push(Span::styled(
+                format!(" │ {}/{}", self.selected + 1, data.visible().len()),
+                t.dim(),
+            ));
+        }
         frame.render_widget(Paragraph::new(Line::from(spans)), summary);
 
         match &self.load {
@@ -190,37 +218,32 @@ impl RosterView {
             _ => {}
         }
 
-        let wide = table.width >= 100;
+        let cols = Columns::fit(table.width, data.widest_id(), data.widest_serial());
         let arrow = |k: SortKey, name: &str| {
             if data.sort_key() == k {
-                let dir = if k == SortKey::Issued { "▼" } else { "▲" };
-                format!("{name} {dir}")
+                // Issued sorts newest first; reversed turns every order around.
+                let down = (k == SortKey::Issued) != data.reversed();
+                format!("{name} {}", if down { "▼" } else { "▲" })
             } else {
                 name.to_string()
             }
         };
-        let mut head = vec![arrow(SortKey::ClientId, "CLIENT ID")];
-        if wide {
-            head.push("CN".into());
-        }
-        head.extend([
+        let mut head = vec![
+            arrow(SortKey::ClientId, "CLIENT ID"),
             arrow(SortKey::Status, "STATUS"),
             "SERIAL".into(),
             arrow(SortKey::Issued, "ISSUED"),
             arrow(SortKey::Expiry, "EXPIRES"),
             "DAYS".into(),
-        ]);
-        let mut widths = vec![Constraint::Fill(2)];
-        if wide {
-            widths.push(Constraint::Fill(1));
+        ];
+        let mut widths: Vec<Constraint> = [cols.id, 10, cols.serial, 10, 10, 5]
+            .into_iter()
+            .map(Constraint::Length)
+            .collect();
+        if cols.extra {
+            head.extend(["REASON".into(), "ISSUER".into()]);
+            widths.extend([Constraint::Length(REASON_WIDTH), Constraint::Fill(1)]);
         }
-        widths.extend([
-            Constraint::Length(9),
-            Constraint::Length(11),
-            Constraint::Length(10),
-            Constraint::Length(10),
-            Constraint::Length(5),
-        ]);
 
         let vp = usize::from(table.height.saturating_sub(1));
         let len = data.visible().len();
@@ -239,17 +262,28 @@ impl RosterView {
                 if pos == sel {
                     style = style.patch(t.selected());
                 }
-                let mut cells = vec![Cell::from(r.client_id.as_str())];
-                if wide {
-                    cells.push(Cell::from(r.client_name.as_str()));
-                }
-                cells.extend([
+                let mut cells = vec![
+                    Cell::from(short(&r.client_id, usize::from(cols.id))),
                     Cell::from(state.as_str()),
-                    Cell::from(serial_short(&r.serial)),
+                    Cell::from(short(&r.serial, usize::from(cols.serial))),
                     Cell::from(date(r.issued_at)),
                     Cell::from(date(r.expiry)),
                     Cell::from(Line::from(days.to_string()).alignment(Alignment::Right)),
-                ]);
+                ];
+                if cols.extra {
+                    let reason = (r.status == CertStatus::Revoked).then(|| {
+                        r.revocation_reason
+                            .map_or("not recorded", RevocationReason::as_str)
+                    });
+                    cells.push(Cell::from(reason.unwrap_or("")));
+                    cells.push(Cell::from(
+                        r.issuer
+                            .as_deref()
+                            .map(issuer_cn)
+                            .unwrap_or("-")
+                            .to_string(),
+                    ));
+                }
                 Row::new(cells).style(style)
             })
             .collect();
@@ -282,6 +316,47 @@ fn row_style(t: Theme, state: ClientState, days: i64, warn_within: i64) -> Style
         ClientState::Expired => t.danger(),
         _ => t.days(days, warn_within),
     }
+}
+
+const REASON_WIDTH: u16 = 20;
+
+/// Column widths of the roster for a table `width` wide: the client id as wide as the widest
+/// one (up to 40), the serial as much of the rest as it needs, then reason and issuer.
+struct Columns {
+    id: u16,
+    serial: u16,
+    /// Room for the REASON and ISSUER columns.
+    extra: bool,
+}
+
+impl Columns {
+    /// Longest decimal serial shown in full (a 20-byte serial has up to 49 digits).
+    const SERIAL_MAX: u16 = 49;
+    /// STATUS, ISSUED, EXPIRES and DAYS, and the spaces between six columns.
+    const FIXED: u16 = 10 + 10 + 10 + 5 + 5;
+
+    fn fit(width: u16, widest_id: usize, widest_serial: usize) -> Columns {
+        let id = u16::try_from(widest_id).unwrap_or(u16::MAX).clamp(9, 40);
+        let serial_max = u16::try_from(widest_serial)
+            .unwrap_or(u16::MAX)
+            .clamp(12, Self::SERIAL_MAX);
+        let room = width.saturating_sub(Self::FIXED);
+        // The id gets what it needs while the serial keeps 12 columns.
+        let id = id.min(room.saturating_sub(12)).max(9);
+        let serial = room.saturating_sub(id).min(serial_max);
+        let left = room.saturating_sub(id + serial);
+        // Two more columns need their spaces and a few characters of issuer.
+        let extra = left >= REASON_WIDTH + 2 + 8;
+        Columns { id, serial, extra }
+    }
+}
+
+/// The CN of an issuer DN (`CN=Example Intermediate CA,O=...`), or the whole DN.
+fn issuer_cn(dn: &str) -> &str {
+    dn.split(',')
+        .map(str::trim)
+        .find_map(|p| p.strip_prefix("CN="))
+        .unwrap_or(dn)
 }
 
 /// An empty environment without a CA: what can be done first.
