@@ -108,8 +108,8 @@ fn rand_suffix() -> u64 {
     NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
-/// Filters to `client`, opens and closes its details, revokes it (after a refused mistype)
-/// and quits.
+/// Filters to `client`, opens and closes its details (reading its serial there), revokes it
+/// (after refused mistyped digits) and quits.
 fn revoke_through_the_console(tmux: &Tmux, client: &str, other: &str) {
     tmux.keys(&["/"]);
     tmux.text(client);
@@ -121,21 +121,31 @@ fn revoke_through_the_console(tmux: &Tmux, client: &str, other: &str) {
         "{filtered}"
     );
     tmux.keys(&["Enter", "Enter"]);
-    tmux.wait("the detail pane", |s| s.contains("SHA-256"));
+    let detail = tmux.wait("the detail pane", |s| s.contains("SHA-256"));
+    let serial = detail
+        .lines()
+        .find(|l| l.contains("(decimal)"))
+        .and_then(|l| {
+            l.split_whitespace()
+                .find(|w| w.chars().all(|c| c.is_ascii_digit()))
+        })
+        .unwrap_or_else(|| panic!("no decimal serial in the detail pane:\n{detail}"))
+        .to_string();
     tmux.keys(&["Escape"]);
 
     let title = format!("Revoke {client}");
     tmux.keys(&["x"]);
     tmux.wait("the revoke dialog", |s| s.contains(&title));
+    // Enter keeps the preselected reason; the confirmation is the serial's last 4 digits.
     tmux.keys(&["Enter"]);
-    tmux.text(&format!("{client}x"));
+    tmux.text(&format!("{}9", &serial[serial.len() - 4..]));
     tmux.keys(&["Enter"]);
     let refused = tmux.wait("the mismatch to be refused", |s| {
-        s.contains("does not match")
+        s.contains("nothing was revoked")
     });
     assert!(
         refused.contains(&title),
-        "a mistyped client_id keeps the dialog open:\n{refused}"
+        "mistyped digits keep the dialog open:\n{refused}"
     );
     tmux.keys(&["BSpace", "Enter"]);
     tmux.wait("the row to show revoked", |s| {
