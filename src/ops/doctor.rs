@@ -148,7 +148,7 @@ pub async fn doctor(ctx: &Ctx) -> Result<Vec<DoctorCheck>> {
                 ));
             }
             match built {
-                Ok(built) if built.pem == published.pem => checks.push(check(
+                Ok(built) if pki::same_bundle(&built.pem, &published.pem) => checks.push(check(
                     "truststore",
                     CheckStatus::Ok,
                     format!("version {version} matches the CA in the vault"),

@@ -141,7 +141,7 @@ pub async fn truststore_publish(ctx: &Ctx, force: bool) -> Result<Published> {
     check_publishable(ctx, &bundle, force, "publish").await?;
     let current = ctx.backend.truststore.current().await?;
     let (version, changed) = match current {
-        Some((pem, version)) if pem == bundle.pem => (version, false),
+        Some((pem, version)) if pki::same_bundle(&pem, &bundle.pem) => (version, false),
         current => {
             let if_match = current.as_ref().map(|(_, v)| v.etag.clone());
             let location = ctx.backend.truststore.location();
@@ -330,11 +330,12 @@ pub async fn truststore_check(ctx: &Ctx) -> Result<TruststoreCheck> {
     ));
     let newest_view = view(ctx, newest_pem.clone(), Some(newest_version.clone()))?;
     if let Some(implied) = &implied {
-        if implied.pem == newest_pem {
+        if pki::same_bundle(&implied.pem, &newest_pem) {
             checks.push(check(
                 "vault CA",
                 CheckStatus::Ok,
-                "the newest version is exactly the bundle the vault's CA (and pinned CAs) imply",
+                "the newest version holds exactly the certificates the vault's CA (and pinned \
+                 CAs) imply, in that order",
             ));
         } else {
             let want = subjects(&implied.certs);
@@ -354,7 +355,7 @@ pub async fn truststore_check(ctx: &Ctx) -> Result<TruststoreCheck> {
                 ));
             }
             if parts.is_empty() {
-                parts.push("same CAs in another order or encoding".into());
+                parts.push("the same CAs in another order".into());
             }
             checks.push(check(
                 "vault CA",

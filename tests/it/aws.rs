@@ -2,6 +2,7 @@
 //! port exercised through the console's adapters and checked through the emulator's own API
 //! (the raw SDK clients), including items written by the reference tooling.
 
+mod bundles;
 mod flow;
 mod moto;
 mod ports;

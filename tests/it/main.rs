@@ -2,6 +2,7 @@
 //! AWS backend on moto, TUI, certificates checked with openssl and a real TLS handshake.
 
 mod aws;
+mod bundles;
 mod cli;
 mod cli_scripts;
 mod common;
