@@ -164,6 +164,9 @@ pub async fn doctor(ctx: &Ctx) -> Result<Vec<DoctorCheck>> {
         (Err(e), _) => checks.push(check("truststore", CheckStatus::Fail, e.to_string())),
     }
 
+    checks.extend(super::gateway::mtls_check(ctx).await);
+    checks.extend(super::gateway::guard_checks(ctx, true).await);
+
     match ctx.backend.roster.scan(false).await {
         Ok(listing) => {
             let records = listing.records;

@@ -299,7 +299,7 @@ fn subjects(certs: &[CertInfo]) -> HashSet<String> {
 /// about CAs expiring within 90 days and lists active clients the served bundle does not trust.
 pub async fn truststore_check(ctx: &Ctx) -> Result<TruststoreCheck> {
     let location = ctx.backend.truststore.location();
-    let mut checks = Vec::new();
+    let mut checks = super::gateway::guard_checks(ctx, false).await;
     let newest = ctx.backend.truststore.current().await?;
     let implied = match truststore_build(ctx).await {
         Ok(b) => Some(b),
@@ -369,46 +369,46 @@ pub async fn truststore_check(ctx: &Ctx) -> Result<TruststoreCheck> {
             ));
         }
     }
-    let (served_version, served_view, domain) =
-        match &ctx.env.gateway_domain {
-            None => {
-                checks.push(check(
-                    "domain",
-                    CheckStatus::Warn,
-                    "the environment names no gateway_domain, so which version the gateway serves \
+    let (served_version, served_view, domain) = match &ctx.env.gateway_domain {
+        None => {
+            checks.push(check(
+                "domain",
+                CheckStatus::Warn,
+                "the environment names no gateway_domain, so which version the gateway serves \
                  is not checked; the newest version is assumed",
-                ));
-                (Some(newest_version.version_id.clone()), newest_view, None)
-            }
-            Some(name) => {
-                let domain = ctx.backend.gateway.domain(name).await?;
-                let served = domain.truststore_version.clone();
-                let served_view =
-                    if domain.truststore_uri.as_deref() != Some(location.as_str()) {
-                        checks.push(check(
-                    "domain",
-                    CheckStatus::Fail,
-                    format!(
-                        "domain {name} reads {} but this environment publishes to {location}; \
-                         fix truststore_bucket / truststore_key or the domain",
-                        domain.truststore_uri.as_deref().unwrap_or("no truststore (mTLS off)")
+            ));
+            (Some(newest_version.version_id.clone()), newest_view, None)
+        }
+        Some(name) => {
+            let domain = ctx.backend.gateway.domain(name).await?;
+            let served = domain.truststore_version.clone();
+            let served_view = if domain.truststore_uri.as_deref() != Some(location.as_str()) {
+                let detail = match &domain.truststore_uri {
+                    Some(uri) => format!(
+                        "domain {name} reads {uri} but this environment publishes to \
+                                 {location}; fix truststore_bucket / truststore_key or the domain"
                     ),
-                ));
-                        None
-                    } else {
-                        match served.as_deref() {
-                            Some(v) if v == newest_version.version_id => {
-                                checks.push(check(
-                                    "domain",
-                                    CheckStatus::Ok,
-                                    format!("domain {name} serves the newest version {v}"),
-                                ));
-                                Some(newest_view)
-                            }
-                            Some(v) => {
-                                let history = ctx.backend.truststore.history().await?;
-                                let known = history.iter().find(|h| h.version_id == v);
-                                checks.push(check(
+                    None => super::gateway::off_detail(
+                        name,
+                        &super::gateway::gateway_mtls_state(ctx).await?,
+                    ),
+                };
+                checks.push(check("domain", CheckStatus::Fail, detail));
+                None
+            } else {
+                match served.as_deref() {
+                    Some(v) if v == newest_version.version_id => {
+                        checks.push(check(
+                            "domain",
+                            CheckStatus::Ok,
+                            format!("domain {name} serves the newest version {v}"),
+                        ));
+                        Some(newest_view)
+                    }
+                    Some(v) => {
+                        let history = ctx.backend.truststore.history().await?;
+                        let known = history.iter().find(|h| h.version_id == v);
+                        checks.push(check(
                             "domain",
                             CheckStatus::Warn,
                             format!(
@@ -424,16 +424,16 @@ pub async fn truststore_check(ctx: &Ctx) -> Result<TruststoreCheck> {
                                 newest_version.version_id
                             ),
                         ));
-                                match known {
-                                    Some(h) => {
-                                        let pem = ctx.backend.truststore.get_version(v).await?;
-                                        Some(view(ctx, pem, Some(h.clone()))?)
-                                    }
-                                    None => None,
-                                }
+                        match known {
+                            Some(h) => {
+                                let pem = ctx.backend.truststore.get_version(v).await?;
+                                Some(view(ctx, pem, Some(h.clone()))?)
                             }
-                            None => {
-                                checks.push(check(
+                            None => None,
+                        }
+                    }
+                    None => {
+                        checks.push(check(
                             "domain",
                             CheckStatus::Warn,
                             format!(
@@ -441,38 +441,38 @@ pub async fn truststore_check(ctx: &Ctx) -> Result<TruststoreCheck> {
                                  was newest at its last update; `truststore publish` pins it"
                             ),
                         ));
-                                Some(newest_view)
-                            }
-                        }
-                    };
-                if let Some(status) = domain.status.as_deref().filter(|s| *s != "AVAILABLE") {
-                    checks.push(check(
-                        "domain status",
-                        CheckStatus::Warn,
-                        format!("domain {name} is {status}: a change is still being applied"),
-                    ));
-                }
-                for w in &domain.warnings {
-                    checks.push(check(
-                        "gateway warning",
-                        CheckStatus::Warn,
-                        format!("API Gateway reported: {w}"),
-                    ));
-                }
-                match served_view {
-                    Some(v) => (served, v, Some(domain)),
-                    None => {
-                        return Ok(TruststoreCheck {
-                            location,
-                            newest: Some(newest_version),
-                            served_version: served,
-                            domain: Some(domain),
-                            checks,
-                        });
+                        Some(newest_view)
                     }
                 }
+            };
+            if let Some(status) = domain.status.as_deref().filter(|s| *s != "AVAILABLE") {
+                checks.push(check(
+                    "domain status",
+                    CheckStatus::Warn,
+                    format!("domain {name} is {status}: a change is still being applied"),
+                ));
             }
-        };
+            for w in &domain.warnings {
+                checks.push(check(
+                    "gateway warning",
+                    CheckStatus::Warn,
+                    format!("API Gateway reported: {w}"),
+                ));
+            }
+            match served_view {
+                Some(v) => (served, v, Some(domain)),
+                None => {
+                    return Ok(TruststoreCheck {
+                        location,
+                        newest: Some(newest_version),
+                        served_version: served,
+                        domain: Some(domain),
+                        checks,
+                    });
+                }
+            }
+        }
+    };
     for p in &served_view.problems {
         checks.push(check(
             "served bundle",

@@ -4,6 +4,7 @@
 
 mod bundles;
 mod flow;
+mod gateway;
 mod moto;
 mod ports;
 mod rotation;

@@ -7,6 +7,7 @@ mod cli;
 mod cli_scripts;
 mod common;
 mod concurrency;
+mod gateway;
 mod local_store;
 mod pki_openssl;
 mod report;
