@@ -190,11 +190,18 @@ pub(crate) async fn point_domain(
     };
     let gateway = &ctx.backend.gateway;
     let location = ctx.backend.truststore.location();
-    if let Ok(now) = gateway.domain(name).await
+    let before = gateway.domain(name).await.ok();
+    if let Some(now) = &before
         && now.truststore_version.as_deref() == Some(version.version_id.as_str())
         && now.truststore_uri.as_deref() == Some(location.as_str())
     {
-        return Ok(Some(now));
+        return Ok(before);
+    }
+    if before.as_ref().is_some_and(|d| d.truststore_uri.is_none()) {
+        ctx.warn(format!(
+            "mutual TLS was off on domain {name}; pointing it at version {} turns it on again",
+            version.version_id
+        ));
     }
     let change = async {
         gateway

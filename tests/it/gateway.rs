@@ -52,6 +52,16 @@ async fn mtls_on_restores_the_version_served_before_not_the_newest() {
     );
     let again = ops::gateway_mtls_on(&ctx).await.unwrap_err();
     assert!(again.to_string().contains("on already"), "{again}");
+    // A publish while mTLS is off turns it on, and says so.
+    ops::gateway_mtls_off(&ctx, "INC-43").await.unwrap();
+    ops::truststore_publish(&ctx, false).await.unwrap();
+    let domain = ctx.backend.gateway.domain(DOMAIN).await.unwrap();
+    assert!(domain.truststore_uri.is_some());
+    let warned = ctx.take_warnings();
+    assert!(
+        warned.iter().any(|w| w.contains("mutual TLS was off")),
+        "{warned:?}"
+    );
     let blank = ops::gateway_mtls_off(&ctx, "  ").await.unwrap_err();
     assert!(blank.to_string().contains("--reason"), "{blank}");
     let domain = ctx.backend.gateway.domain(DOMAIN).await.unwrap();
