@@ -930,6 +930,8 @@ async fn dispatch(cli: &Cli, ctx: &Ctx, command: &Command) -> Result<i32> {
         }
         Command::Truststore(cmd) => return truststore(cli, ctx, cmd).await,
         Command::Gateway(GatewayCommand::Mtls(MtlsCommand::Off { reason })) => {
+            // Nobody confirms a change that is refused anyway.
+            ctx.require_writable("gateway mtls off")?;
             if !cli.yes {
                 let state = ops::gateway_mtls_state(ctx).await?;
                 let domain = &state.domain.domain;
@@ -958,6 +960,7 @@ async fn dispatch(cli: &Cli, ctx: &Ctx, command: &Command) -> Result<i32> {
             output::mtls_off(cli, &change);
         }
         Command::Gateway(GatewayCommand::Mtls(MtlsCommand::On)) => {
+            ctx.require_writable("gateway mtls on")?;
             if !cli.yes {
                 let state = ops::gateway_mtls_state(ctx).await?;
                 let restores = state

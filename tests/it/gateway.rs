@@ -96,6 +96,13 @@ fn gateway_mtls_off_and_on_through_the_binary() {
 
     let no_reason = home.run(&["--yes", "gateway", "mtls", "off"]);
     assert_eq!(code(&no_reason), 2, "{}", stderr(&no_reason));
+    let read_only = home.run(&["--read-only", "gateway", "mtls", "off", "--reason", "x"]);
+    assert_eq!(code(&read_only), 3);
+    assert!(
+        stderr(&read_only).contains("read-only"),
+        "{}",
+        stderr(&read_only)
+    );
     let unconfirmed = home.run(&["gateway", "mtls", "off", "--reason", "INC-42"]);
     assert_eq!(code(&unconfirmed), 3);
     let said = stderr(&unconfirmed);
