@@ -153,6 +153,9 @@ pub enum Command {
     /// The truststore bundle in S3 (or the local store).
     #[command(subcommand)]
     Truststore(TruststoreCommand),
+    /// The gateway's custom domain: the emergency mutual-TLS switch.
+    #[command(subcommand)]
+    Gateway(GatewayCommand),
     /// Recent audit records.
     Audit {
         /// How many records, newest first.
@@ -320,6 +323,28 @@ pub enum TruststoreCommand {
     /// Compare the S3 object, the domain's version and the vault's CA; explain any drift.
     /// Exit 9 when a check fails.
     Check,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum GatewayCommand {
+    /// Mutual TLS on the environment's gateway_domain: the documented rollback for an mTLS
+    /// outage.
+    #[command(subcommand)]
+    Mtls(MtlsCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum MtlsCommand {
+    /// Emergency: turn mutual TLS off. The API then accepts requests without a client
+    /// certificate (the authorizer still runs). Records what the domain served, so `on`
+    /// restores it; asks for the domain name to be typed.
+    Off {
+        /// Why (kept in the audit log), e.g. "INC-42 truststore rejects every client".
+        #[arg(long)]
+        reason: String,
+    },
+    /// Turn mutual TLS back on with the truststore uri and version served before `off`.
+    On,
 }
 
 /// Where the bundle itself goes (besides the summary).
@@ -579,6 +604,34 @@ fn confirm(cli: &Cli, question: &str) -> Result<()> {
         Ok(())
     } else {
         Err(Error::Invalid("cancelled; nothing changed".into()))
+    }
+}
+
+/// Asks for `expected` to be typed (a domain name) unless --yes; refuses when there is no
+/// terminal to ask on. For changes that open the API to requests without a client cert.
+fn confirm_typed(cli: &Cli, warning: &str, expected: &str) -> Result<()> {
+    if cli.yes {
+        return Ok(());
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(Error::Invalid(format!(
+            "{warning} It needs confirmation; pass --yes when running without a terminal"
+        )));
+    }
+    eprintln!("{warning}");
+    eprint!("Type the domain name ({expected}) to confirm: ");
+    std::io::stderr().flush().ok();
+    let mut answer = String::new();
+    std::io::stdin()
+        .read_line(&mut answer)
+        .map_err(|e| Error::Io(e.to_string()))?;
+    if answer.trim() == expected {
+        Ok(())
+    } else {
+        Err(Error::Invalid(format!(
+            "'{}' is not {expected}: cancelled; nothing changed",
+            answer.trim()
+        )))
     }
 }
 
@@ -876,6 +929,57 @@ async fn dispatch(cli: &Cli, ctx: &Ctx, command: &Command) -> Result<i32> {
             return Ok(if verdict.allow { 0 } else { EXIT_DENY });
         }
         Command::Truststore(cmd) => return truststore(cli, ctx, cmd).await,
+        Command::Gateway(GatewayCommand::Mtls(MtlsCommand::Off { reason })) => {
+            // Nobody confirms a change that is refused anyway.
+            ctx.require_writable("gateway mtls off")?;
+            if !cli.yes {
+                let state = ops::gateway_mtls_state(ctx).await?;
+                let domain = &state.domain.domain;
+                let served = match &state.domain.truststore_uri {
+                    Some(uri) => format!(
+                        "it serves {uri}{}",
+                        state
+                            .domain
+                            .truststore_version
+                            .as_deref()
+                            .map(|v| format!(" version {v}"))
+                            .unwrap_or_default()
+                    ),
+                    None => "it reads no truststore now".into(),
+                };
+                confirm_typed(
+                    cli,
+                    &format!(
+                        "This turns mutual TLS OFF on domain {domain} ({served}): the API then \
+                         accepts requests WITHOUT a client certificate until `gateway mtls on`."
+                    ),
+                    domain,
+                )?;
+            }
+            let change = ops::gateway_mtls_off(ctx, reason).await?;
+            output::mtls_off(cli, &change);
+        }
+        Command::Gateway(GatewayCommand::Mtls(MtlsCommand::On)) => {
+            ctx.require_writable("gateway mtls on")?;
+            if !cli.yes {
+                let state = ops::gateway_mtls_state(ctx).await?;
+                let restores = state
+                    .off
+                    .as_ref()
+                    .filter(|r| r.restored_at.is_none())
+                    .map(|r| format!(" with {}", r.served()))
+                    .unwrap_or_default();
+                confirm(
+                    cli,
+                    &format!(
+                        "Turn mutual TLS back on for domain {}{restores}?",
+                        state.domain.domain
+                    ),
+                )?;
+            }
+            let change = ops::gateway_mtls_on(ctx).await?;
+            output::mtls_on(cli, &change);
+        }
         Command::Audit { limit } => output::audit(cli, &ops::audit(ctx, *limit).await?),
         Command::RotateClients {
             all,

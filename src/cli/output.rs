@@ -10,7 +10,7 @@ use super::Cli;
 use crate::model::{AuditRecord, CertRecord};
 use crate::ops::{
     BulkReport, BundleView, CaSummary, CheckStatus, ClientDetail, Ctx, DoctorCheck, ExportedFiles,
-    IssueOutcome, Progress, Published, ReissueOutcome, RepairReport, RevokeByCaReport,
+    IssueOutcome, MtlsChange, Progress, Published, ReissueOutcome, RepairReport, RevokeByCaReport,
     RevokeOutcome, RotationJournal, RotationPlan, RotationReport, TruststoreCheck, Verdict,
 };
 use crate::pki::CertInfo;
@@ -331,7 +331,7 @@ pub fn revoked(cli: &Cli, o: &RevokeOutcome) {
     }
     if o.kept.is_empty() {
         outln!(
-            "no certificate of {} is accepted any more: the authorizer denies every one from the next request",
+            "no certificate of {} is accepted any more: the authorizer denies every one",
             o.client_id
         );
     } else {
@@ -342,6 +342,42 @@ pub fn revoked(cli: &Cli, o: &RevokeOutcome) {
                 ts(r.expiry)
             );
         }
+    }
+    outln!("takes effect {}", o.takes_effect.summary);
+}
+
+pub fn mtls_off(cli: &Cli, c: &MtlsChange) {
+    if cli.json {
+        return json(c);
+    }
+    outln!(
+        "mutual TLS is OFF on domain {}: the API now accepts requests without a client certificate",
+        c.domain.domain
+    );
+    outln!("it served {}", c.record.served());
+    outln!(
+        "`gateway mtls on` restores exactly that; reason recorded: {}",
+        c.record.reason
+    );
+}
+
+pub fn mtls_on(cli: &Cli, c: &MtlsChange) {
+    if cli.json {
+        return json(c);
+    }
+    outln!(
+        "mutual TLS is on again on domain {}: it serves {}{}",
+        c.domain.domain,
+        c.record.served(),
+        c.domain
+            .status
+            .as_deref()
+            .filter(|s| *s != "AVAILABLE")
+            .map(|s| format!(" (domain {s}: the change is being applied)"))
+            .unwrap_or_default()
+    );
+    for w in &c.domain.warnings {
+        outln!("API Gateway warned: {w}");
     }
 }
 
@@ -427,6 +463,15 @@ pub fn verdict(cli: &Cli, v: &Verdict) {
         for r in &v.reasons {
             outln!("  - {r}");
         }
+    }
+    let revoked = v
+        .record
+        .as_ref()
+        .is_some_and(|r| r.status == crate::model::CertStatus::Revoked);
+    if revoked {
+        outln!("its revocation takes effect {}", v.revocation.summary);
+    } else {
+        outln!("a revoke now takes effect {}", v.revocation.summary);
     }
 }
 
@@ -667,6 +712,9 @@ pub fn revoked_by_ca(cli: &Cli, r: &RevokeByCaReport) {
         }
         for (what, why) in &r.failed {
             outln!("FAILED {what}: {why}");
+        }
+        if let Some(effect) = &r.takes_effect {
+            outln!("takes effect {}", effect.summary);
         }
     }
 }

@@ -148,7 +148,7 @@ pub async fn doctor(ctx: &Ctx) -> Result<Vec<DoctorCheck>> {
                 ));
             }
             match built {
-                Ok(built) if built.pem == published.pem => checks.push(check(
+                Ok(built) if pki::same_bundle(&built.pem, &published.pem) => checks.push(check(
                     "truststore",
                     CheckStatus::Ok,
                     format!("version {version} matches the CA in the vault"),
@@ -163,6 +163,9 @@ pub async fn doctor(ctx: &Ctx) -> Result<Vec<DoctorCheck>> {
         }
         (Err(e), _) => checks.push(check("truststore", CheckStatus::Fail, e.to_string())),
     }
+
+    checks.extend(super::gateway::mtls_check(ctx).await);
+    checks.extend(super::gateway::guard_checks(ctx, true).await);
 
     match ctx.backend.roster.scan(false).await {
         Ok(listing) => {

@@ -887,10 +887,13 @@ pub async fn revoke(
         .into_iter()
         .filter(|c| c.authorizer_allows(now))
         .collect();
+    let at = revoked.iter().find_map(|c| c.revoked_at).unwrap_or(now);
+    let takes_effect = super::revocation_latency(ctx).await.effect(at);
     Ok(RevokeOutcome {
         client_id,
         revoked,
         kept,
+        takes_effect,
     })
 }
 

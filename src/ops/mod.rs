@@ -424,6 +424,9 @@ pub struct RevokeOutcome {
     /// Certs of the client the authorizer still accepts (only with `RevokeScope::KeepGrace`,
     /// or when a single serial was revoked).
     pub kept: Vec<CertRecord>,
+    /// When the revoke bites: API Gateway may answer from the authorizer's result cache
+    /// until its TTL has passed.
+    pub takes_effect: RevocationEffect,
 }
 
 #[derive(Clone, Serialize)]
@@ -470,6 +473,9 @@ pub struct Verdict {
     pub reasons: Vec<String>,
     pub info: Option<CertInfo>,
     pub record: Option<CertRecord>,
+    /// When a revoke of this cert takes effect: from its revocation when it is revoked,
+    /// else for a revoke made now.
+    pub revocation: RevocationEffect,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -523,6 +529,7 @@ mod claim;
 mod demo;
 mod doctor;
 mod export;
+mod gateway;
 mod journal;
 pub mod lease;
 mod lifecycle;
@@ -538,6 +545,11 @@ pub use ca::{Issuer, ca_init, ca_show, load_issuer};
 pub use demo::{demo, demo_client_ids};
 pub use doctor::doctor;
 pub use export::{check_out_dir, export, export_issued, write_private_file, write_public_file};
+pub use gateway::{
+    AuthorizerCache, DEFAULT_AUTHORIZER_TTL, MtlsChange, MtlsOffRecord, MtlsState,
+    RevocationEffect, RevocationLatency, TakesEffect, gateway_mtls_off, gateway_mtls_on,
+    gateway_mtls_state, revocation_latency,
+};
 pub use journal::{ClientSelection, RotationJournal, RotationKind, RotationPhase};
 pub use lifecycle::{
     RevokeScope, issue, issue_bulk, parse_bulk_file, reissue, revoke, revoke_target,

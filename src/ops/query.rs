@@ -263,11 +263,14 @@ pub async fn verify(ctx: &Ctx, cert_pem: &str) -> Result<Verdict> {
         )),
         (Some(why), _) => reasons.push(format!("authorizer: {why}")),
     }
+    let at = record.as_ref().and_then(|r| r.revoked_at).unwrap_or(now);
+    let revocation = super::revocation_latency(ctx).await.effect(at);
     Ok(Verdict {
         allow: reasons.is_empty(),
         reasons,
         info: Some(info),
         record,
+        revocation,
     })
 }
 

@@ -131,6 +131,9 @@ pub struct RevokeByCaReport {
     pub failed: Vec<(String, String)>,
     /// The CAs now marked compromised (nothing is issued from them until they are rotated).
     pub marked_compromised: Vec<String>,
+    /// When the revokes bite (None for a dry run): the authorizer's result cache may answer
+    /// until its TTL has passed.
+    pub takes_effect: Option<super::RevocationEffect>,
 }
 
 /// The CN of a rotated CA: the old one's without an earlier rotation stamp, plus the date.
@@ -1276,13 +1279,14 @@ pub async fn revoke_issued_by(
         revoked: 0,
         failed: Vec::new(),
         marked_compromised: Vec::new(),
+        takes_effect: None,
     };
     if dry_run {
         return Ok(report);
     }
     ctx.require_writable("revoke --issued-by")?;
     let purpose = format!("revoke --issued-by {}", info.subject);
-    lease::exclusive(ctx, &purpose, |ctx| async move {
+    let mut report = lease::exclusive(ctx, &purpose, |ctx| async move {
         let detail = format!("issued by {} ({})", info.subject, info.fingerprint_sha256);
         let detail = detail.as_str();
         let ctx = &ctx;
@@ -1339,5 +1343,8 @@ pub async fn revoke_issued_by(
         .await?;
         Ok(report)
     })
-    .await
+    .await?;
+    // Timed from the end of the run: every revoke bites by then at the latest.
+    report.takes_effect = Some(super::revocation_latency(ctx).await.effect(ctx.now()));
+    Ok(report)
 }

@@ -141,7 +141,7 @@ pub async fn truststore_publish(ctx: &Ctx, force: bool) -> Result<Published> {
     check_publishable(ctx, &bundle, force, "publish").await?;
     let current = ctx.backend.truststore.current().await?;
     let (version, changed) = match current {
-        Some((pem, version)) if pem == bundle.pem => (version, false),
+        Some((pem, version)) if pki::same_bundle(&pem, &bundle.pem) => (version, false),
         current => {
             let if_match = current.as_ref().map(|(_, v)| v.etag.clone());
             let location = ctx.backend.truststore.location();
@@ -190,11 +190,18 @@ pub(crate) async fn point_domain(
     };
     let gateway = &ctx.backend.gateway;
     let location = ctx.backend.truststore.location();
-    if let Ok(now) = gateway.domain(name).await
+    let before = gateway.domain(name).await.ok();
+    if let Some(now) = &before
         && now.truststore_version.as_deref() == Some(version.version_id.as_str())
         && now.truststore_uri.as_deref() == Some(location.as_str())
     {
-        return Ok(Some(now));
+        return Ok(before);
+    }
+    if before.as_ref().is_some_and(|d| d.truststore_uri.is_none()) {
+        ctx.warn(format!(
+            "mutual TLS was off on domain {name}; pointing it at version {} turns it on again",
+            version.version_id
+        ));
     }
     let change = async {
         gateway
@@ -299,7 +306,7 @@ fn subjects(certs: &[CertInfo]) -> HashSet<String> {
 /// about CAs expiring within 90 days and lists active clients the served bundle does not trust.
 pub async fn truststore_check(ctx: &Ctx) -> Result<TruststoreCheck> {
     let location = ctx.backend.truststore.location();
-    let mut checks = Vec::new();
+    let mut checks = super::gateway::guard_checks(ctx, false).await;
     let newest = ctx.backend.truststore.current().await?;
     let implied = match truststore_build(ctx).await {
         Ok(b) => Some(b),
@@ -330,11 +337,12 @@ pub async fn truststore_check(ctx: &Ctx) -> Result<TruststoreCheck> {
     ));
     let newest_view = view(ctx, newest_pem.clone(), Some(newest_version.clone()))?;
     if let Some(implied) = &implied {
-        if implied.pem == newest_pem {
+        if pki::same_bundle(&implied.pem, &newest_pem) {
             checks.push(check(
                 "vault CA",
                 CheckStatus::Ok,
-                "the newest version is exactly the bundle the vault's CA (and pinned CAs) imply",
+                "the newest version holds exactly the certificates the vault's CA (and pinned \
+                 CAs) imply, in that order",
             ));
         } else {
             let want = subjects(&implied.certs);
@@ -354,7 +362,7 @@ pub async fn truststore_check(ctx: &Ctx) -> Result<TruststoreCheck> {
                 ));
             }
             if parts.is_empty() {
-                parts.push("same CAs in another order or encoding".into());
+                parts.push("the same CAs in another order".into());
             }
             checks.push(check(
                 "vault CA",
@@ -368,46 +376,46 @@ pub async fn truststore_check(ctx: &Ctx) -> Result<TruststoreCheck> {
             ));
         }
     }
-    let (served_version, served_view, domain) =
-        match &ctx.env.gateway_domain {
-            None => {
-                checks.push(check(
-                    "domain",
-                    CheckStatus::Warn,
-                    "the environment names no gateway_domain, so which version the gateway serves \
+    let (served_version, served_view, domain) = match &ctx.env.gateway_domain {
+        None => {
+            checks.push(check(
+                "domain",
+                CheckStatus::Warn,
+                "the environment names no gateway_domain, so which version the gateway serves \
                  is not checked; the newest version is assumed",
-                ));
-                (Some(newest_version.version_id.clone()), newest_view, None)
-            }
-            Some(name) => {
-                let domain = ctx.backend.gateway.domain(name).await?;
-                let served = domain.truststore_version.clone();
-                let served_view =
-                    if domain.truststore_uri.as_deref() != Some(location.as_str()) {
-                        checks.push(check(
-                    "domain",
-                    CheckStatus::Fail,
-                    format!(
-                        "domain {name} reads {} but this environment publishes to {location}; \
-                         fix truststore_bucket / truststore_key or the domain",
-                        domain.truststore_uri.as_deref().unwrap_or("no truststore (mTLS off)")
+            ));
+            (Some(newest_version.version_id.clone()), newest_view, None)
+        }
+        Some(name) => {
+            let domain = ctx.backend.gateway.domain(name).await?;
+            let served = domain.truststore_version.clone();
+            let served_view = if domain.truststore_uri.as_deref() != Some(location.as_str()) {
+                let detail = match &domain.truststore_uri {
+                    Some(uri) => format!(
+                        "domain {name} reads {uri} but this environment publishes to \
+                                 {location}; fix truststore_bucket / truststore_key or the domain"
                     ),
-                ));
-                        None
-                    } else {
-                        match served.as_deref() {
-                            Some(v) if v == newest_version.version_id => {
-                                checks.push(check(
-                                    "domain",
-                                    CheckStatus::Ok,
-                                    format!("domain {name} serves the newest version {v}"),
-                                ));
-                                Some(newest_view)
-                            }
-                            Some(v) => {
-                                let history = ctx.backend.truststore.history().await?;
-                                let known = history.iter().find(|h| h.version_id == v);
-                                checks.push(check(
+                    None => super::gateway::off_detail(
+                        name,
+                        &super::gateway::gateway_mtls_state(ctx).await?,
+                    ),
+                };
+                checks.push(check("domain", CheckStatus::Fail, detail));
+                None
+            } else {
+                match served.as_deref() {
+                    Some(v) if v == newest_version.version_id => {
+                        checks.push(check(
+                            "domain",
+                            CheckStatus::Ok,
+                            format!("domain {name} serves the newest version {v}"),
+                        ));
+                        Some(newest_view)
+                    }
+                    Some(v) => {
+                        let history = ctx.backend.truststore.history().await?;
+                        let known = history.iter().find(|h| h.version_id == v);
+                        checks.push(check(
                             "domain",
                             CheckStatus::Warn,
                             format!(
@@ -423,16 +431,16 @@ pub async fn truststore_check(ctx: &Ctx) -> Result<TruststoreCheck> {
                                 newest_version.version_id
                             ),
                         ));
-                                match known {
-                                    Some(h) => {
-                                        let pem = ctx.backend.truststore.get_version(v).await?;
-                                        Some(view(ctx, pem, Some(h.clone()))?)
-                                    }
-                                    None => None,
-                                }
+                        match known {
+                            Some(h) => {
+                                let pem = ctx.backend.truststore.get_version(v).await?;
+                                Some(view(ctx, pem, Some(h.clone()))?)
                             }
-                            None => {
-                                checks.push(check(
+                            None => None,
+                        }
+                    }
+                    None => {
+                        checks.push(check(
                             "domain",
                             CheckStatus::Warn,
                             format!(
@@ -440,38 +448,38 @@ pub async fn truststore_check(ctx: &Ctx) -> Result<TruststoreCheck> {
                                  was newest at its last update; `truststore publish` pins it"
                             ),
                         ));
-                                Some(newest_view)
-                            }
-                        }
-                    };
-                if let Some(status) = domain.status.as_deref().filter(|s| *s != "AVAILABLE") {
-                    checks.push(check(
-                        "domain status",
-                        CheckStatus::Warn,
-                        format!("domain {name} is {status}: a change is still being applied"),
-                    ));
-                }
-                for w in &domain.warnings {
-                    checks.push(check(
-                        "gateway warning",
-                        CheckStatus::Warn,
-                        format!("API Gateway reported: {w}"),
-                    ));
-                }
-                match served_view {
-                    Some(v) => (served, v, Some(domain)),
-                    None => {
-                        return Ok(TruststoreCheck {
-                            location,
-                            newest: Some(newest_version),
-                            served_version: served,
-                            domain: Some(domain),
-                            checks,
-                        });
+                        Some(newest_view)
                     }
                 }
+            };
+            if let Some(status) = domain.status.as_deref().filter(|s| *s != "AVAILABLE") {
+                checks.push(check(
+                    "domain status",
+                    CheckStatus::Warn,
+                    format!("domain {name} is {status}: a change is still being applied"),
+                ));
             }
-        };
+            for w in &domain.warnings {
+                checks.push(check(
+                    "gateway warning",
+                    CheckStatus::Warn,
+                    format!("API Gateway reported: {w}"),
+                ));
+            }
+            match served_view {
+                Some(v) => (served, v, Some(domain)),
+                None => {
+                    return Ok(TruststoreCheck {
+                        location,
+                        newest: Some(newest_version),
+                        served_version: served,
+                        domain: Some(domain),
+                        checks,
+                    });
+                }
+            }
+        }
+    };
     for p in &served_view.problems {
         checks.push(check(
             "served bundle",

@@ -24,6 +24,32 @@ pub(crate) fn build(ca_chain: &[Vec<u8>], pinned: &[Vec<u8>]) -> String {
     out
 }
 
+/// The certificates of a bundle as DER, in order; None when it holds any other block, a
+/// broken block or no certificate at all.
+fn certificates(pem: &str) -> Option<Vec<Vec<u8>>> {
+    let scanned = scan(pem);
+    if scanned.error.is_some() {
+        return None;
+    }
+    let mut ders = Vec::with_capacity(scanned.blocks.len());
+    for block in scanned.blocks {
+        if !block.is_certificate() {
+            return None;
+        }
+        let der = block.contents.ok()?;
+        parse_cert_der(&der).ok()?;
+        ders.push(der);
+    }
+    (!ders.is_empty()).then_some(ders)
+}
+
+pub(crate) fn same(a: &str, b: &str) -> bool {
+    match (certificates(a), certificates(b)) {
+        (Some(x), Some(y)) => x == y,
+        _ => a == b,
+    }
+}
+
 fn problem(subject: Option<&str>, message: String, fatal: bool) -> BundleProblem {
     BundleProblem {
         subject: subject.map(str::to_string),

@@ -314,6 +314,16 @@ pub fn validate_bundle(pem: &str, now: OffsetDateTime) -> Vec<BundleProblem> {
     bundle::validate(pem, now)
 }
 
+/// Do two truststore bundles hold the same certificates in the same order? Certificates are
+/// compared as DER, so line breaks, blank lines and text between the PEM blocks (the
+/// reference tooling writes intermediate, a blank line, then root) make no difference. A
+/// bundle holding anything but certificates (a key, a CRL, a broken block) is the same as
+/// another only when the two texts are byte for byte equal. The one comparison of bundles:
+/// publish, `truststore check` and doctor all go through it.
+pub fn same_bundle(a: &str, b: &str) -> bool {
+    bundle::same(a, b)
+}
+
 /// A PKCS#12 file holding the client cert, its key and the chain, protected by `passphrase`.
 pub fn pkcs12(
     cert_pem: &str,

@@ -1037,6 +1037,44 @@ fn bundle_is_built_in_order_without_duplicates() {
     assert!(found.is_empty(), "{}", messages(&found));
 }
 
+/// Bundles are compared as certificates: the reference tooling's "intermediate, blank line,
+/// root" (with CRLF, indentation and a comment line) is the same bundle; another order, a
+/// missing or extra CA and a key beside the same CAs are not.
+#[test]
+fn bundles_are_compared_as_ordered_certificates() {
+    let h = ec();
+    let inter = der(&h.intermediate.cert_pem);
+    let root = der(&h.root.cert_pem);
+    let built = build_bundle(&[inter.clone(), root.clone()], &[]);
+    let reference = format!(
+        "{}\n\n{}",
+        h.intermediate.cert_pem.trim_end(),
+        h.root.cert_pem
+    );
+    assert_ne!(reference, built);
+    assert!(same_bundle(&built, &reference));
+    let crlf = format!("# truststore\r\n{}", reference.replace('\n', "\r\n  "));
+    assert!(same_bundle(&built, &crlf));
+    assert!(!same_bundle(
+        &built,
+        &build_bundle(&[root.clone(), inter.clone()], &[])
+    ));
+    assert!(!same_bundle(
+        &built,
+        &build_bundle(std::slice::from_ref(&inter), &[])
+    ));
+    let extra = der(&rsa_root().cert_pem);
+    assert!(!same_bundle(
+        &built,
+        &build_bundle(&[inter, root], &[extra])
+    ));
+    let with_key = format!("{built}{}", h.root.key_pem.as_str());
+    assert!(!same_bundle(&built, &with_key));
+    assert!(same_bundle(&with_key, &with_key.to_string()));
+    let cut = &built[..built.len() - 30];
+    assert!(!same_bundle(&built, cut));
+}
+
 #[test]
 fn bundle_problems_are_reported() {
     let h = ec();

@@ -12,7 +12,7 @@ use zeroize::Zeroizing;
 use super::item::Item;
 use super::{
     AuditLog, Backend, ClientHead, Commit, Contended, Coordination, DomainTruststore, Fence,
-    Gateway, LeaseRecord, Listing, Roster, StoreError, StoreResult, TruststoreStore,
+    Gateway, LeaseRecord, Listing, MappedApi, Roster, StoreError, StoreResult, TruststoreStore,
     TruststoreVersion, Vault, Versioned,
 };
 use crate::model::{AuditRecord, VaultItem};
@@ -392,6 +392,26 @@ impl Gateway for FaultyGateway {
     ) -> StoreResult<DomainTruststore> {
         self.faults.enter(Call::GatewayPoint).await?;
         self.inner.point_truststore(name, uri, version).await
+    }
+
+    async fn enable_mtls(
+        &self,
+        name: &str,
+        uri: &str,
+        version: Option<&str>,
+    ) -> StoreResult<DomainTruststore> {
+        self.faults.enter(Call::GatewayPoint).await?;
+        self.inner.enable_mtls(name, uri, version).await
+    }
+
+    async fn disable_mtls(&self, name: &str) -> StoreResult<DomainTruststore> {
+        self.faults.enter(Call::GatewayPoint).await?;
+        self.inner.disable_mtls(name).await
+    }
+
+    async fn mapped_apis(&self, name: &str) -> StoreResult<Option<Vec<MappedApi>>> {
+        self.faults.enter(Call::GatewayDomain).await?;
+        self.inner.mapped_apis(name).await
     }
 }
 

@@ -509,6 +509,30 @@ pub struct DomainTruststore {
     pub status: Option<String>,
 }
 
+/// An API mapped to a custom domain (apigatewayv2 GetApiMappings, GetApi) and the Lambda
+/// authorizers its routes use (GetRoutes, GetAuthorizer).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct MappedApi {
+    pub api_id: String,
+    pub name: Option<String>,
+    /// The stage the mapping serves.
+    pub stage: Option<String>,
+    /// `disableExecuteApiEndpoint`: when false the default `execute-api` endpoint answers
+    /// without mutual TLS, bypassing the domain.
+    pub execute_api_disabled: bool,
+    /// The REQUEST (Lambda) authorizers of its routes, each once.
+    pub authorizers: Vec<RouteAuthorizer>,
+}
+
+/// A Lambda authorizer and how long API Gateway caches its answers.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RouteAuthorizer {
+    pub authorizer_id: String,
+    pub name: Option<String>,
+    /// `authorizerResultTtlInSeconds`; None when the authorizer does not state it.
+    pub result_ttl_seconds: Option<u32>,
+}
+
 /// API Gateway custom domains: which truststore version each one serves.
 #[async_trait]
 pub trait Gateway: Send + Sync {
@@ -522,6 +546,21 @@ pub trait Gateway: Send + Sync {
         uri: &str,
         version: &str,
     ) -> StoreResult<DomainTruststore>;
+    /// Turns mutual TLS on again, reading `uri` at `version` (None: the object's newest
+    /// version), as [`Gateway::point_truststore`] does.
+    async fn enable_mtls(
+        &self,
+        name: &str,
+        uri: &str,
+        version: Option<&str>,
+    ) -> StoreResult<DomainTruststore>;
+    /// Turns mutual TLS off: UpdateDomainName with an empty `truststoreUri`, as API Gateway's
+    /// developer guide ("Disable mutual TLS") says. The domain then accepts requests without
+    /// a client certificate. Paced like [`Gateway::point_truststore`].
+    async fn disable_mtls(&self, name: &str) -> StoreResult<DomainTruststore>;
+    /// The APIs mapped to the domain with their authorizers; None when the backend models no
+    /// APIs (the embedded one).
+    async fn mapped_apis(&self, name: &str) -> StoreResult<Option<Vec<MappedApi>>>;
 }
 
 /// The append-only audit log.

@@ -2,7 +2,9 @@
 //! port exercised through the console's adapters and checked through the emulator's own API
 //! (the raw SDK clients), including items written by the reference tooling.
 
+mod bundles;
 mod flow;
+mod gateway;
 mod moto;
 mod ports;
 mod rotation;

@@ -28,6 +28,8 @@ pub enum Resource {
     Secret(String),
     /// An API Gateway custom domain name.
     Domain(String),
+    /// An API Gateway API (apigatewayv2), by id.
+    Api(String),
     /// The caller's identity (STS).
     Identity,
 }
@@ -43,6 +45,7 @@ impl std::fmt::Display for Resource {
             Resource::Parameter(p) => write!(f, "SSM parameter {p}"),
             Resource::Secret(s) => write!(f, "secret {s}"),
             Resource::Domain(d) => write!(f, "API Gateway domain {d}"),
+            Resource::Api(id) => write!(f, "API Gateway API {id}"),
             Resource::Identity => write!(f, "the caller identity"),
         }
     }
@@ -177,6 +180,10 @@ fn not_found_hint(resource: &Resource) -> String {
         Resource::Domain(d) => format!(
             "API Gateway domain {d} does not exist in this account and region; check `gateway_domain` \
              in the environment's config"
+        ),
+        Resource::Api(id) => format!(
+            "API Gateway API {id} (mapped to the domain) was not found as an HTTP or WebSocket \
+             API: it is gone, or a REST API, which apigatewayv2 does not read"
         ),
         Resource::Object { .. } => format!("{resource} does not exist"),
         Resource::Identity => "the caller identity is unknown".into(),

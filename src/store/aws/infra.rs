@@ -332,6 +332,52 @@ mod tests {
         out
     }
 
+    /// Does a statement of `policy` allow `action` on a resource of `resource`?
+    fn grants(policy: &str, action: &str, resource: &str) -> bool {
+        let v: Value = serde_json::from_str(policy).unwrap();
+        v["Statement"].as_array().unwrap().iter().any(|st| {
+            let resources: Vec<&str> = match &st["Resource"] {
+                Value::String(r) => vec![r.as_str()],
+                Value::Array(rs) => rs.iter().filter_map(Value::as_str).collect(),
+                _ => Vec::new(),
+            };
+            st["Action"].as_array().unwrap().iter().any(|a| a == action)
+                && resources.contains(&resource)
+        })
+    }
+
+    /// The gateway's guard rails: every role reads the domain and the APIs mapped to it
+    /// (GetApiMappings, GetApi, GetRoutes, GetAuthorizer); turning mTLS off and on (PATCH of the
+    /// domain) is for operators and CA admins, never the read-only officer.
+    #[test]
+    fn the_iam_policies_cover_the_gateway_guard_rails() {
+        let officer = include_str!("../../../assets/iam-policy-officer.json");
+        let operator = include_str!("../../../assets/iam-policy-operator.json");
+        let admin = include_str!("../../../assets/iam-policy-ca-admin.json");
+        for policy in [officer, operator, admin] {
+            for resource in [
+                "arn:aws:apigateway:*::/domainnames/*",
+                "arn:aws:apigateway:*::/apis/*",
+            ] {
+                assert!(grants(policy, "apigateway:GET", resource), "{resource}");
+            }
+        }
+        for policy in [operator, admin] {
+            assert!(grants(
+                policy,
+                "apigateway:PATCH",
+                "arn:aws:apigateway:*::/domainnames/*"
+            ));
+        }
+        assert!(!officer.contains("apigateway:PATCH"));
+        for policy in [officer, operator, admin] {
+            assert!(
+                !grants(policy, "apigateway:PATCH", "arn:aws:apigateway:*::/apis/*"),
+                "no role changes an API"
+            );
+        }
+    }
+
     #[test]
     fn the_iam_policies_grow_by_role() {
         let officer = actions(include_str!("../../../assets/iam-policy-officer.json"));

@@ -488,6 +488,87 @@ mod domains {
         assert_eq!(rule.num_calls(), 1);
     }
 
+    /// "Disable mutual TLS" in API Gateway's developer guide: UpdateDomainName with
+    /// `--mutual-tls-authentication truststoreUri=''`, nothing else.
+    #[tokio::test]
+    async fn mtls_off_removes_the_truststore_exactly_as_the_developer_guide_says() {
+        let rule = mock!(aws_sdk_apigatewayv2::Client::update_domain_name)
+            .match_requests(|req| {
+                req.domain_name() == Some("api.example.com")
+                    && req.domain_name_configurations().is_empty()
+                    && req.mutual_tls_authentication().is_some_and(|m| {
+                        m.truststore_uri() == Some("") && m.truststore_version().is_none()
+                    })
+            })
+            .then_output(|| {
+                UpdateDomainNameOutput::builder()
+                    .domain_name("api.example.com")
+                    .mutual_tls_authentication(
+                        MutualTlsAuthentication::builder()
+                            .truststore_uri("")
+                            .build(),
+                    )
+                    .build()
+            });
+        let client = mocked!(aws_sdk_apigatewayv2, [&rule]);
+        let d = domains(client, Pacer::new(1000.0, 1))
+            .disable_mtls("api.example.com")
+            .await
+            .unwrap();
+        assert_eq!(
+            d.truststore_uri, None,
+            "an empty uri reads back as mTLS off"
+        );
+        assert_eq!(d.truststore_version, None);
+        assert_eq!(rule.num_calls(), 1);
+    }
+
+    /// `on` puts back the uri and the version, or the uri alone when none was named.
+    #[tokio::test]
+    async fn mtls_on_restores_the_uri_and_the_version() {
+        let with_version = mock!(aws_sdk_apigatewayv2::Client::update_domain_name)
+            .match_requests(|req| {
+                req.mutual_tls_authentication().is_some_and(|m| {
+                    m.truststore_uri() == Some(URI) && m.truststore_version() == Some("v7")
+                })
+            })
+            .then_output(|| updated("v7", &[]));
+        let without = mock!(aws_sdk_apigatewayv2::Client::update_domain_name)
+            .match_requests(|req| {
+                req.mutual_tls_authentication().is_some_and(|m| {
+                    m.truststore_uri() == Some(URI) && m.truststore_version().is_none()
+                })
+            })
+            .then_output(|| updated("v8", &[]));
+        let client = mocked!(aws_sdk_apigatewayv2, [&with_version, &without]);
+        let gw = domains(client, Pacer::new(1000.0, 1));
+        let d = gw
+            .enable_mtls("api.example.com", URI, Some("v7"))
+            .await
+            .unwrap();
+        assert_eq!(d.truststore_uri.as_deref(), Some(URI));
+        assert_eq!(d.truststore_version.as_deref(), Some("v7"));
+        gw.enable_mtls("api.example.com", URI, None).await.unwrap();
+        assert_eq!((with_version.num_calls(), without.num_calls()), (1, 1));
+    }
+
+    #[tokio::test]
+    async fn a_refused_mtls_off_names_the_iam_action_and_the_domain() {
+        let rule = mock!(aws_sdk_apigatewayv2::Client::update_domain_name).then_error(|| {
+            UpdateDomainNameError::generic(meta("AccessDeniedException", "not authorized"))
+        });
+        let client = mocked!(aws_sdk_apigatewayv2, [&rule]);
+        let err = domains(client, Pacer::new(1000.0, 1))
+            .disable_mtls("api.example.com")
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, StoreError::AccessDenied(m)
+                if m.contains("apigateway:PATCH") && m.contains("api.example.com")),
+            "{err}"
+        );
+    }
+
     #[tokio::test]
     async fn a_throttled_update_is_retried_until_it_succeeds() {
         let throttled = mock!(aws_sdk_apigatewayv2::Client::update_domain_name)

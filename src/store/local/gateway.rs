@@ -1,7 +1,9 @@
 //! A stand-in for API Gateway's custom domains on the embedded backend: the domain's
 //! truststore pointer (uri and version), kept in the database so that publish, rollback,
 //! rotation and `truststore check` behave on a laptop as they do against AWS. The table is
-//! created on first use; a domain exists once it has been pointed at a version.
+//! created on first use; a domain exists once it has been pointed at a version. Mutual TLS
+//! off is an empty truststore uri, as on AWS. It models no APIs: the bypass check and the
+//! authorizer cache are AWS-only.
 
 use std::sync::Arc;
 
@@ -10,7 +12,7 @@ use rusqlite::{OptionalExtension, TransactionBehavior, params};
 use time::OffsetDateTime;
 
 use super::Db;
-use crate::store::{DomainTruststore, Gateway, StoreError, StoreResult};
+use crate::store::{DomainTruststore, Gateway, MappedApi, StoreError, StoreResult};
 use crate::timefmt;
 
 const TABLE: &str = "CREATE TABLE IF NOT EXISTS gateway_domain (
@@ -43,11 +45,12 @@ impl Gateway for LocalGateway {
                     )?
                     .query_row([&name], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
                     .optional()?;
+                let named = |s: String| (!s.is_empty()).then_some(s);
                 match row {
                     Some((uri, version)) => Ok(DomainTruststore {
                         domain: name,
-                        truststore_uri: Some(uri),
-                        truststore_version: Some(version),
+                        truststore_uri: named(uri),
+                        truststore_version: named(version),
                         warnings: Vec::new(),
                         status: Some("AVAILABLE".into()),
                     }),
@@ -66,7 +69,17 @@ impl Gateway for LocalGateway {
         uri: &str,
         version: &str,
     ) -> StoreResult<DomainTruststore> {
-        let (name, uri, version) = (name.to_string(), uri.to_string(), version.to_string());
+        self.enable_mtls(name, uri, Some(version)).await
+    }
+
+    async fn enable_mtls(
+        &self,
+        name: &str,
+        uri: &str,
+        version: Option<&str>,
+    ) -> StoreResult<DomainTruststore> {
+        let (name, uri) = (name.to_string(), uri.to_string());
+        let version = version.map(str::to_string);
         self.db
             .run(move |conn| {
                 conn.execute(TABLE, [])?;
@@ -80,18 +93,50 @@ impl Gateway for LocalGateway {
                 .execute(params![
                     name,
                     uri,
-                    version,
+                    version.as_deref().unwrap_or_default(),
                     timefmt::format(OffsetDateTime::now_utc())
                 ])?;
                 tx.commit()?;
                 Ok(DomainTruststore {
                     domain: name,
                     truststore_uri: Some(uri),
-                    truststore_version: Some(version),
+                    truststore_version: version,
                     warnings: Vec::new(),
                     status: Some("AVAILABLE".into()),
                 })
             })
             .await
+    }
+
+    async fn disable_mtls(&self, name: &str) -> StoreResult<DomainTruststore> {
+        let name = name.to_string();
+        self.db
+            .run(move |conn| {
+                conn.execute(TABLE, [])?;
+                let changed = conn
+                    .prepare_cached(
+                        "UPDATE gateway_domain SET truststoreUri = '', truststoreVersion = '',
+                             updatedAt = ?2 WHERE name = ?1",
+                    )?
+                    .execute(params![name, timefmt::format(OffsetDateTime::now_utc())])?;
+                if changed == 0 {
+                    return Err(StoreError::NotFound(format!(
+                        "the local gateway has no domain '{name}' yet; `truststore publish` creates it"
+                    ))
+                    .into());
+                }
+                Ok(DomainTruststore {
+                    domain: name,
+                    truststore_uri: None,
+                    truststore_version: None,
+                    warnings: Vec::new(),
+                    status: Some("AVAILABLE".into()),
+                })
+            })
+            .await
+    }
+
+    async fn mapped_apis(&self, _name: &str) -> StoreResult<Option<Vec<MappedApi>>> {
+        Ok(None)
     }
 }
