@@ -107,7 +107,12 @@ pub enum Outcome {
         record: Box<CertRecord>,
         info: Box<CertInfo>,
     },
-    Revoked(Box<CertRecord>),
+    /// The client's current cert as revoked, and when the gateway stops letting it through
+    /// ("on the next request", or within the authorizer cache's TTL).
+    Revoked {
+        record: Box<CertRecord>,
+        takes_effect: String,
+    },
     Reissued {
         old: Box<CertRecord>,
         new: Box<CertRecord>,

@@ -93,12 +93,16 @@ pub async fn run_op(
             )
             .await
             .map_err(msg)?;
+            let takes_effect = out.takes_effect.summary;
             let current = out
                 .revoked
                 .into_iter()
                 .max_by_key(|r| r.issued_at)
                 .ok_or_else(|| format!("nothing of {client_id} was revoked"))?;
-            Outcome::Revoked(Box::new(current))
+            Outcome::Revoked {
+                record: Box::new(current),
+                takes_effect,
+            }
         }
         Op::Reissue {
             client_id,

@@ -184,9 +184,12 @@ fn succeeded(app: &mut App, outcome: Outcome) -> Vec<Effect> {
             }));
             vec![]
         }
-        Outcome::Revoked(record) => {
+        Outcome::Revoked {
+            record,
+            takes_effect,
+        } => {
             let text = format!(
-                "revoked {} (serial {}, {}); the authorizer denies it from the next request",
+                "revoked {} (serial {}, {}); the gateway denies it {takes_effect}",
                 record.client_id,
                 record.serial,
                 record

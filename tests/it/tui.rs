@@ -809,7 +809,14 @@ fn revoke_refuses_wrong_serial_digits_and_revokes_with_reason_and_note() {
         .unwrap()
         .clone();
     done = revoked(done, NOW, RevocationReason::KeyCompromise);
-    let fx = finish(&mut app, t, Outcome::Revoked(Box::new(done)));
+    let fx = finish(
+        &mut app,
+        t,
+        Outcome::Revoked {
+            record: Box::new(done),
+            takes_effect: "within 300 s, by 12:05:00 UTC".into(),
+        },
+    );
     assert!(app.dialog.is_none());
     assert_eq!(selected_id(&app), "partner-gateway");
     assert_eq!(
@@ -823,6 +830,15 @@ fn revoke_refuses_wrong_serial_digits_and_revokes_with_reason_and_note() {
             .unwrap()
             .text
             .contains("revoked partner-gateway")
+    );
+    assert!(
+        app.ctx
+            .status
+            .as_ref()
+            .unwrap()
+            .text
+            .ends_with("the gateway denies it within 300 s, by 12:05:00 UTC"),
+        "the status says when the revoke bites, from ops"
     );
     assert!(fx.iter().any(|e| matches!(
         e,
@@ -1251,7 +1267,14 @@ fn cancel_aborts_work_in_flight_and_ignores_late_results() {
         NOW,
         RevocationReason::Unspecified,
     );
-    finish(&mut app, t, Outcome::Revoked(Box::new(r)));
+    finish(
+        &mut app,
+        t,
+        Outcome::Revoked {
+            record: Box::new(r),
+            takes_effect: "on the next request".into(),
+        },
+    );
     let row = app
         .roster
         .data

@@ -193,8 +193,7 @@ pub fn draw(frame: &mut Frame, t: Theme, r: &RevokeDialog, hints: Line<'static>)
         state,
     ]));
     lines.push(Line::styled(
-        " Every cert of this client is revoked, grace-period ones too; the authorizer denies \
-         them from its next request. This cannot be undone.",
+        " Every cert of this client is revoked, grace-period ones too. This cannot be undone.",
         t.warn(),
     ));
     if r.submitting {
