@@ -63,7 +63,7 @@ pub fn draw(frame: &mut Frame, app: &App, colors: bool) {
     draw_status(frame, app, t, status);
     draw_footer(frame, app, t, footer);
     if let Some(d) = &app.dialog {
-        d.draw(frame, ctx, t, hint_line(app, t));
+        d.draw(frame, ctx, t, &app.roster.data, hint_line(app, t));
     }
     if app.help {
         draw_help(frame, app, t);

@@ -1145,6 +1145,26 @@ fn reissue_confirms_before_running() {
 }
 
 #[test]
+fn the_issue_form_warns_as_you_type_about_a_client_that_already_has_a_cert() {
+    let mut app = loaded();
+    press(&mut app, KeyCode::Char('i'));
+    typing(&mut app, "billing-ap");
+    assert!(!screen(&app, 120, 30).contains("already has an active cert"));
+    typing(&mut app, "i");
+    let text = screen(&app, 120, 30);
+    assert!(
+        text.contains("billing-api already has an active cert"),
+        "{text}"
+    );
+    // A revoked client may be issued again without a warning.
+    for _ in 0.."billing-api".len() {
+        press(&mut app, KeyCode::Backspace);
+    }
+    typing(&mut app, "edge-proxy");
+    assert!(!screen(&app, 120, 30).contains("already has an active cert"));
+}
+
+#[test]
 fn a_pkcs12_passphrase_must_be_typed_twice_alike() {
     let mut app = loaded();
     select(&mut app, "github-ci");

@@ -8,12 +8,13 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Clear, Paragraph, Wrap};
 
 use crate::config::EnvConfig;
+use crate::model::{CertRecord, ClientState};
 use crate::pki::KeyAlgorithm;
 use crate::tui::action::{Action, Effect, IssueRequest, KeyRequest, Op};
 use crate::tui::ctx::Ctx;
 use crate::tui::input::edit;
 use crate::tui::widgets::{
-    Theme, date, dialog_area, dialog_block, field_line, kv, kv_styled, label,
+    Theme, date, dialog_area, dialog_block, field_line, kv, kv_styled, label, serial_short,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,6 +93,25 @@ impl IssueForm {
             ]
         }
     }
+}
+
+/// A warning when the client already holds a cert the authorizer accepts.
+fn already_active(ctx: &Ctx, t: Theme, current: Option<&CertRecord>) -> Option<Line<'static>> {
+    let r = current?;
+    let state = r.state(ctx.now, ctx.warn_within());
+    if matches!(state, ClientState::Revoked | ClientState::Expired) {
+        return None;
+    }
+    Some(Line::styled(
+        format!(
+            "  ⚠ {} already has an active cert (serial {}, until {}): issuing adds a second \
+             one; Esc and r re-issues it instead",
+            r.client_id,
+            serial_short(&r.serial),
+            date(r.expiry)
+        ),
+        t.warn(),
+    ))
 }
 
 /// The client_id the form's name renders to.
@@ -216,7 +236,15 @@ pub fn key(ctx: &mut Ctx, mut f: IssueForm, action: Action) -> (Option<IssueForm
     }
 }
 
-pub fn draw(frame: &mut Frame, ctx: &Ctx, t: Theme, f: &IssueForm, hints: Line<'static>) {
+/// Draws the form; `current` is the roster's record of the client_id typed, if any.
+pub fn draw(
+    frame: &mut Frame,
+    ctx: &Ctx,
+    t: Theme,
+    f: &IssueForm,
+    current: Option<&CertRecord>,
+    hints: Line<'static>,
+) {
     let client_id = issue_client_id(ctx, f);
     let days: Option<u32> = f.days.trim().parse().ok();
     let mut lines: Vec<Line> = Vec::new();
@@ -253,6 +281,9 @@ pub fn draw(frame: &mut Frame, ctx: &Ctx, t: Theme, f: &IssueForm, hints: Line<'
                 ),
                 Span::styled(format!("  (template {})", ctx.env.cn_template), t.dim()),
             ]));
+            if let Some(line) = already_active(ctx, t, current) {
+                lines.push(line);
+            }
             lines.push(field_line(
                 t,
                 "CN",
@@ -325,6 +356,9 @@ pub fn draw(frame: &mut Frame, ctx: &Ctx, t: Theme, f: &IssueForm, hints: Line<'
         }
         IssueStep::Preview | IssueStep::Submitting => {
             lines.push(kv_styled("client_id", client_id.clone(), t.bold()));
+            if let Some(line) = already_active(ctx, t, current) {
+                lines.push(line);
+            }
             lines.push(kv("CN", f.cn.clone()));
             let issuer = ctx
                 .header

@@ -19,6 +19,7 @@ use self::reissue::ReissueDialog;
 use self::revoke::RevokeDialog;
 use super::action::{Action, Effect};
 use super::ctx::Ctx;
+use super::roster_table::RosterTable;
 use super::widgets::Theme;
 
 #[derive(Debug, Clone)]
@@ -81,10 +82,22 @@ impl Dialog {
         }
     }
 
-    /// Draws it over the screen; `hints` is the line of keys that work in it.
-    pub fn draw(&self, frame: &mut Frame, ctx: &Ctx, t: Theme, hints: Line<'static>) {
+    /// Draws it over the screen; `hints` is the line of keys that work in it, `roster` the
+    /// roster beneath (the issue form warns about a client that already has a cert).
+    pub fn draw(
+        &self,
+        frame: &mut Frame,
+        ctx: &Ctx,
+        t: Theme,
+        roster: &RosterTable,
+        hints: Line<'static>,
+    ) {
         match self {
-            Dialog::Issue(f) => issue::draw(frame, ctx, t, f, hints),
+            Dialog::Issue(f) => {
+                let id = issue::issue_client_id(ctx, f);
+                let current = roster.records().iter().find(|r| r.client_id == id);
+                issue::draw(frame, ctx, t, f, current, hints)
+            }
             Dialog::Revoke(r) => revoke::draw(frame, t, r, hints),
             Dialog::Reissue(r) => reissue::draw(frame, t, r, hints),
             Dialog::Export(x) => export::draw(frame, t, x),
