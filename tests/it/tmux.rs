@@ -298,3 +298,61 @@ fn the_console_opens_when_the_backend_is_unreachable() {
     });
     tmux.keys(&["q"]);
 }
+
+/// The security officer's round: the expired clients, the revoked ones, and why one was
+/// revoked (reason, who, when and the note), with the status filter and the detail pane.
+#[test]
+fn officer_finds_expired_and_revoked_clients_and_reads_why() {
+    let home = Home::new();
+    home.ok(&["demo"]);
+    let ids = |status: &str| -> Vec<String> {
+        let mut ids: Vec<String> = home
+            .json(&["list", "--status", status])
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["client_id"].as_str().unwrap().to_string())
+            .collect();
+        ids.sort();
+        ids
+    };
+    let (expired, revoked) = (ids("expired"), ids("revoked"));
+    assert!(!expired.is_empty() && !revoked.is_empty());
+    let tmux = start(&home, &[], "");
+    tmux.wait("the roster", |s| row(s, "acme-payments").is_some());
+
+    tmux.keys(&["f", "f", "f"]); // all -> active -> expiring -> expired
+    let shown = tmux.wait("the expired clients", |s| {
+        s.contains("showing expired") && row(s, &expired[0]).is_some()
+    });
+    for id in &expired {
+        let r = row(&shown, id).unwrap_or_else(|| panic!("{id} not shown:\n{shown}"));
+        assert!(r.contains("expired"), "{r}");
+    }
+    assert!(
+        shown.contains(&format!("{} shown", expired.len())),
+        "{shown}"
+    );
+
+    tmux.keys(&["f"]);
+    let shown = tmux.wait("the revoked clients", |s| {
+        s.contains("showing revoked") && row(s, &revoked[0]).is_some()
+    });
+    assert!(
+        shown.contains(&format!("{} shown", revoked.len())),
+        "{shown}"
+    );
+    tmux.keys(&["g", "Enter"]);
+    let detail = tmux.wait("the revocation's reason", |s| {
+        s.contains(&format!("{} — details", revoked[0])) && s.contains("demo data")
+    });
+    let status = detail
+        .lines()
+        .find(|l| l.contains("Status"))
+        .unwrap_or_else(|| panic!("no status line:\n{detail}"));
+    assert!(
+        status.contains("revoked: ") && status.contains(" by ") && status.contains(": demo data"),
+        "reason, time, operator and note: {status}"
+    );
+    tmux.keys(&["Escape", "q"]);
+}
