@@ -275,7 +275,10 @@ impl RosterView {
                         r.revocation_reason
                             .map_or("not recorded", RevocationReason::as_str)
                     });
-                    cells.push(Cell::from(reason.unwrap_or("")));
+                    cells.push(Cell::from(short(
+                        reason.unwrap_or(""),
+                        usize::from(REASON_WIDTH),
+                    )));
                     cells.push(Cell::from(
                         r.issuer
                             .as_deref()
@@ -318,7 +321,7 @@ fn row_style(t: Theme, state: ClientState, days: i64, warn_within: i64) -> Style
     }
 }
 
-const REASON_WIDTH: u16 = 20;
+const REASON_WIDTH: u16 = 18;
 
 /// Column widths of the roster for a table `width` wide: the client id as wide as the widest
 /// one (up to 40), the serial as much of the rest as it needs, then reason and issuer.
