@@ -45,3 +45,36 @@ pub fn scrolled(offset: usize, selected: usize, len: usize, viewport: usize) -> 
     };
     offset.min(len.saturating_sub(viewport))
 }
+
+/// What a key did to a filter being typed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FilterEdit {
+    /// The text changed: filter again.
+    Changed,
+    /// A movement key: the list moves while the filter stays open.
+    Move,
+    /// Nothing to redo (Enter closed the filter, or the key means nothing here).
+    Unchanged,
+}
+
+/// A key while typing into a list's filter: characters edit it, Esc clears and closes it,
+/// Enter closes it keeping the text.
+pub fn filter_edit(filter: &mut String, filtering: &mut bool, action: &Action) -> FilterEdit {
+    match action {
+        Action::Input(c) => filter.push(*c),
+        Action::Backspace => {
+            filter.pop();
+        }
+        Action::Back => {
+            *filtering = false;
+            filter.clear();
+        }
+        Action::Submit => {
+            *filtering = false;
+            return FilterEdit::Unchanged;
+        }
+        Action::Up | Action::Down | Action::PageUp | Action::PageDown => return FilterEdit::Move,
+        _ => return FilterEdit::Unchanged,
+    }
+    FilterEdit::Changed
+}

@@ -9,7 +9,7 @@ use ratatui::widgets::{Cell, Clear, Paragraph, Row, Table, Wrap};
 use crate::model::AuditRecord;
 use crate::tui::action::Action;
 use crate::tui::ctx::{Ctx, Load};
-use crate::tui::input::{moved, scrolled};
+use crate::tui::input::{FilterEdit, filter_edit, moved, scrolled};
 use crate::tui::widgets::{Theme, dialog_area, dialog_block, kv, principal_name};
 
 /// Rows of the audit view that are not audit rows: header (2), summary and filter (2), table
@@ -79,25 +79,11 @@ impl AuditView {
 
     /// Typing into the filter.
     pub fn filter_key(&mut self, ctx: &mut Ctx, action: Action) {
-        match action {
-            Action::Input(c) => self.filter.push(c),
-            Action::Backspace => {
-                self.filter.pop();
-            }
-            Action::Back => {
-                ctx.filtering = false;
-                self.filter.clear();
-            }
-            Action::Submit => {
-                ctx.filtering = false;
-                return;
-            }
-            Action::Up | Action::Down | Action::PageUp | Action::PageDown => {
-                return self.key(ctx, action);
-            }
-            _ => return,
+        match filter_edit(&mut self.filter, &mut ctx.filtering, &action) {
+            FilterEdit::Changed => self.refilter(),
+            FilterEdit::Move => self.key(ctx, action),
+            FilterEdit::Unchanged => {}
         }
-        self.refilter();
     }
 
     /// Esc outside the filter: clears a filter left in place; false when there was none.

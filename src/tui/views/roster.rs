@@ -11,7 +11,7 @@ use crate::model::{CertRecord, CertStatus, ClientState, RevocationReason};
 use crate::ops::{CaInitOptions, StatusFilter};
 use crate::tui::action::Action;
 use crate::tui::ctx::{Ctx, Load};
-use crate::tui::input::{moved, scrolled};
+use crate::tui::input::{FilterEdit, filter_edit, moved, scrolled};
 use crate::tui::roster_table::{RosterTable, SortKey, next_status_filter, status_filter_label};
 use crate::tui::widgets::{Theme, date, dialog_block, popup, short};
 
@@ -115,27 +115,15 @@ impl RosterView {
 
     /// Typing into the filter.
     pub fn filter_key(&mut self, ctx: &mut Ctx, action: Action) {
-        match action {
-            Action::Input(c) => self.filter.push(c),
-            Action::Backspace => {
-                self.filter.pop();
+        match filter_edit(&mut self.filter, &mut ctx.filtering, &action) {
+            FilterEdit::Changed => {
+                self.data.set_filter(&self.filter);
+                self.selected = 0;
+                self.offset = 0;
             }
-            Action::Back => {
-                ctx.filtering = false;
-                self.filter.clear();
-            }
-            Action::Submit => {
-                ctx.filtering = false;
-                return;
-            }
-            Action::Up | Action::Down | Action::PageUp | Action::PageDown => {
-                return self.key(ctx, action);
-            }
-            _ => return,
+            FilterEdit::Move => self.key(ctx, action),
+            FilterEdit::Unchanged => {}
         }
-        self.data.set_filter(&self.filter);
-        self.selected = 0;
-        self.offset = 0;
     }
 
     /// Esc outside the filter: clears a filter left in place.
